@@ -1,0 +1,181 @@
+"""The `benchbox` command line: a thin typer shell over the library, one function per command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from benchbox.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="What deploying an image classifier at FP32/FP16/INT8 costs, measured the reference way.")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _parse_paths(items: list[str] | None) -> dict[str, Path]:
+    from benchbox.datasets.catalog import resolve_testset
+
+    paths = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--path {item!r} is not SET=DIR.", "Example: --path a=/data/imagenet-a")
+        name, folder = item.split("=", 1)
+        paths[resolve_testset(name).name] = Path(folder)
+    return paths
+
+
+def _write_json(path: Path | None, payload: dict) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str))
+
+
+@app.command()
+def export(
+    model: str = typer.Argument("efficientnet_lite0", help="efficientnet_lite0|1|2, a timm name, torchvision:NAME "
+                                                            "or module:callable"),
+    checkpoint: Path | None = typer.Option(None, help="State dict to load (weights_only=True)."),
+    out: Path | None = typer.Option(None, help="Artifact directory (default: artifacts/MODEL)."),
+    precisions: str = typer.Option("fp32", help="Comma list of fp32, fp16, int8 (int8 builds both flavours)."),
+    calib_data: Path | None = typer.Option(None, help="Images for INT8 calibration (ImageNet-style or flat)."),
+    calib_size: int = typer.Option(256, help="How many calibration images (seeded, class-balanced)."),
+    calib_method: str = typer.Option("entropy", help="minmax, entropy or percentile."),
+    opset: int = typer.Option(18, help="ONNX opset."),
+    trt: bool = typer.Option(False, "--trt", help="Also build TensorRT engines (needs a GPU and TensorRT)."),
+) -> None:
+    """Export MODEL to ONNX artifacts (one per precision) with parity figures in manifest.json."""
+    from benchbox.build import build_artifacts
+
+    out = out or Path("artifacts") / model.replace(":", "_").replace("/", "_")
+    artifact = build_artifacts(model, out, checkpoint, _split(precisions), calib_data, calib_size, calib_method,
+                               opset, trt)
+    from benchbox.console import console
+
+    for precision, entry in artifact.manifest["files"].items():
+        parity = entry.get("parity") or {}
+        console.print(f"{precision:9s} {artifact.directory / entry['path']}  "
+                      f"max|Δlogit|={parity.get('max_abs_diff', float('nan')):.3g}  "
+                      f"top-1 agreement={parity.get('top1_agreement', float('nan')):.1f}% "
+                      f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')} images)")
+    console.print(f"artifact: {artifact.directory}")
+
+
+@app.command(name="eval")
+def eval_(
+    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
+    engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8 (bf16 for torch on CUDA)."),
+    sets: str = typer.Option("val", help="Comma list of val, real, v2, sketch, a, r, o, c, p, or all."),
+    data_root: Path | None = typer.Option(None, help="Folder holding the test sets (see benchbox datasets)."),
+    path: list[str] | None = typer.Option(None, help="SET=DIR for one set (repeatable)."),
+    real_labels: Path | None = typer.Option(None, help="real.json when it is not in the data root."),
+    limit: int | None = typer.Option(None, help="Score an evenly spread subset of N images per set."),
+    batch_size: int = typer.Option(32, min=1),
+    workers: int | None = typer.Option(None, help="Decode threads (default: CPU count, at most 8)."),
+    threads: int | None = typer.Option(None, help="Inference threads (ONNX Runtime intra-op / torch)."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write {'records': [...]} here."),
+) -> None:
+    """Score an artifact on the test sets with each engine and precision (resumable)."""
+    from benchbox.console import print_notes, print_records, progress_bars
+    from benchbox.datasets.catalog import parse_sets
+    from benchbox.evaluate import EvalOptions, Evaluator
+    from benchbox.exporters.manifest import Artifact
+    from benchbox.runtime import ENGINES
+    from benchbox.store import ResultStore
+
+    engines = _split(engine)
+    for e in engines:
+        if e not in ENGINES:
+            from benchbox.errors import unknown_name
+
+            raise unknown_name("engine", e, ENGINES)
+    artifact = Artifact.load(artifacts)
+    options = EvalOptions(engines=engines, precisions=_split(precisions), sets=parse_sets(sets),
+                          all_sets=sets.strip().lower() == "all", data_root=data_root, paths=_parse_paths(path),
+                          real_labels=real_labels, limit=limit, batch_size=batch_size, workers=workers,
+                          device=device, threads=threads)
+    if "trt" in engines:
+        from benchbox.runtime.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    result_store = ResultStore(store)
+    with progress_bars() as update:
+        result = Evaluator(artifact, result_store, options, update).run()
+    print_records(result.records, title=f"{artifact.model} — eval")
+    print_notes(result.problems, result.warnings, result.unreadable, result.missing_sets, result.failures)
+    _write_json(json_out, result.to_json())
+
+
+@app.command()
+def datasets(
+    data_root: Path | None = typer.Option(None, help="Folder holding the test sets."),
+    path: list[str] | None = typer.Option(None, help="SET=DIR for one set (repeatable)."),
+    json_out: Path | None = typer.Option(None, "--json"),
+) -> None:
+    """Which test sets are present under a data root: counts against the official ones, layout problems."""
+    from benchbox.console import console
+    from benchbox.datasets.discovery import survey
+
+    if data_root is not None and not data_root.is_dir():
+        raise UserError(f"Data root {data_root} does not exist.", "Pass the folder that holds val/, imagenet-a/, …")
+    rows = survey(data_root, _parse_paths(path))
+    from rich.table import Table
+
+    table = Table(title=f"Test sets under {data_root}")
+    for column in ("set", "found", "where", "images", "official", "problems"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["set"], "yes" if row["found"] else "no", str(row["where"] or "—"), str(row["count"] or "—"),
+                      str(row["official"] or "—"), "; ".join(row["problems"]) or "")
+    console.print(table)
+    _write_json(json_out, {"sets": rows})
+
+
+@app.command()
+def demo(
+    data_root: Path | None = typer.Option(None, help="Real data (e.g. ../shared/data/imagenet-sample)."),
+    out: Path = typer.Option(Path("benchbox-demo"), help="Where the demo writes artifacts, store and report."),
+) -> None:
+    """The whole pipeline on the bundled EfficientNet-Lite0, on CPU, with no downloads."""
+    from benchbox.demo import run_demo
+
+    raise typer.Exit(run_demo(data_root, out))
+
+
+def main() -> None:
+    """Console entry point: user mistakes print a message and the fix, never a traceback."""
+    from benchbox.console import err_console
+
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc.message}")
+        if exc.hint:
+            err_console.print(exc.hint)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished work is stored; run the same command again to resume.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors come here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

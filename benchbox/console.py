@@ -1,0 +1,76 @@
+"""Terminal output: record tables, problems and warnings, progress bars (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import contextmanager
+from typing import Any
+
+import sys
+
+from rich.console import Console
+
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True)
+
+
+def format_value(record: dict[str, Any]) -> str:
+    value = record.get("value")
+    if value is None:
+        return "—"
+    if record["metric"] == "mcnemar_p":
+        return f"{value:.3g}"
+    text = f"{value:.2f}" if abs(value) < 1e5 else f"{value:.3g}"
+    ci = record.get("ci95")
+    if ci and ci[0] is not None:
+        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return text
+
+
+def print_records(records: Iterable[dict[str, Any]], title: str = "Results") -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in ("engine", "precision", "set", "variant", "metric", "value [95% CI]", "n", "flags"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(str(r.get("engine") or ""), str(r.get("precision") or ""), str(r.get("testset") or ""),
+                      str(r.get("variant") or ""), r["metric"], format_value(r), str(r.get("n") or ""),
+                      ",".join(r.get("flags") or []))
+    console.print(table)
+
+
+def print_notes(problems: list[str], warnings: list[str], unreadable: dict[str, list], missing: list[str],
+                failures: list[str]) -> None:
+    for label, files in unreadable.items():
+        console.print(f"[yellow]{label}: {len(files)} unreadable file(s) skipped and not scored:[/yellow]")
+        for path, error in files[:10]:
+            console.print(f"  {path}: {error}")
+        if len(files) > 10:
+            console.print(f"  … and {len(files) - 10} more (all listed in --json)")
+    for warning in warnings:
+        console.print(f"[bold red]WARNING:[/bold red] {warning}")
+    for problem in problems:
+        console.print(f"[yellow]layout:[/yellow] {problem}")
+    if missing:
+        console.print(f"[yellow]not found (skipped):[/yellow] {', '.join(missing)}")
+    for failure in failures:
+        console.print(f"[red]failed cell:[/red] {failure}")
+
+
+@contextmanager
+def progress_bars():
+    """Yield a callback(label, done, total) that drives one rich progress bar per label."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err_console, transient=False)
+    tasks: dict[str, int] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=total)
+        progress.update(tasks[label], completed=done, total=total)
+
+    with progress:
+        yield update

@@ -1,0 +1,102 @@
+"""Eval preprocessing that reproduces timm's `transforms_imagenet_eval` exactly, in PIL + numpy.
+
+timm: Resize(floor(size / crop_pct)) on the shorter side (the longer side truncated with int()), the
+configured PIL interpolation, CenterCrop(size) with round((h - size) / 2) offsets, ToTensor, Normalize.
+Tests compare the output with timm's own transform pixel for pixel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchbox.errors import UserError
+from benchbox.models import DataConfig
+
+INTERPOLATIONS = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
+
+
+class UnreadableImage(Exception):
+    """A file that PIL cannot decode (truncated, zero bytes, not an image)."""
+
+
+def load_rgb(path: str | Path):
+    """Decode any PIL-readable file to RGB (CMYK, grayscale, PNG-named-JPEG all work); raise UnreadableImage."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except Exception as exc:
+        raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
+
+
+def shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """torchvision's Resize(int) output (width, height): shorter side = size, longer side truncated."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+class EvalTransform:
+    """PIL RGB image -> float32 CHW array, normalised. `resize=False` keeps pre-cropped images (ImageNet-C/P)."""
+
+    def __init__(self, config: DataConfig, resize: bool = True) -> None:
+        if config.interpolation not in INTERPOLATIONS:
+            raise UserError(
+                f"Unsupported interpolation {config.interpolation!r}.", f"Use one of {sorted(INTERPOLATIONS)}."
+            )
+        if config.crop_mode not in ("center", "squash"):
+            raise UserError(f"Unsupported crop_mode {config.crop_mode!r}.", "benchbox supports center and squash.")
+        self.config = config
+        self.resize = resize
+        self.crop_h, self.crop_w = int(config.input_size[1]), int(config.input_size[2])
+        if resize and config.crop_mode == "center" and self.crop_h != self.crop_w:
+            raise UserError("Non-square input sizes with center crop are not supported.")
+        self._mean = np.asarray(config.mean, dtype=np.float32).reshape(3, 1, 1)
+        self._std = np.asarray(config.std, dtype=np.float32).reshape(3, 1, 1)
+
+    def geometry(self, img):
+        """Resize and crop a PIL image to the model's input size (uint8, still PIL)."""
+        resample = INTERPOLATIONS[self.config.interpolation]
+        if self.resize:
+            scale = self.config.resize_size
+            if self.config.crop_mode == "squash":
+                target = (scale, scale)
+            else:
+                target = shorter_side_size(img.width, img.height, scale)
+            if target != img.size:
+                img = img.resize(target, resample)
+        elif img.size != (self.crop_w, self.crop_h) and (img.width < self.crop_w or img.height < self.crop_h):
+            img = img.resize((self.crop_w, self.crop_h), resample)
+        return center_crop(img, self.crop_h, self.crop_w)
+
+    def normalize(self, img) -> np.ndarray:
+        """uint8 HWC -> float32 CHW, (x / 255 - mean) / std in float32 like torchvision."""
+        arr = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
+        arr /= np.float32(255.0)
+        arr -= self._mean
+        arr /= self._std
+        return arr
+
+    def __call__(self, img) -> np.ndarray:
+        return self.normalize(self.geometry(img))
+
+
+def center_crop(img, crop_h: int, crop_w: int):
+    """torchvision's CenterCrop on a PIL image (zero padding when the crop is larger than the image)."""
+    from PIL import Image
+
+    if img.width < crop_w or img.height < crop_h:
+        padded = Image.new(img.mode, (max(img.width, crop_w), max(img.height, crop_h)))
+        left = (crop_w - img.width) // 2 if img.width < crop_w else 0
+        top = (crop_h - img.height) // 2 if img.height < crop_h else 0
+        padded.paste(img, (left, top))
+        img = padded
+        if img.size == (crop_w, crop_h):
+            return img
+    top = int(round((img.height - crop_h) / 2.0))
+    left = int(round((img.width - crop_w) / 2.0))
+    return img.crop((left, top, left + crop_w, top + crop_h))

@@ -1,0 +1,27 @@
+"""User-facing errors: the CLI prints these without a traceback and exits non-zero."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad name, missing data, wrong layout); `hint` says how."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], shown: Iterable[str] | None = None) -> UserError:
+    """An error for an unknown registry name: the closest match, then what exists (or `shown` of it)."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    suggestion = f" Did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(sorted(shown) if shown is not None else known)
+    return UserError(f"Unknown {kind} {name!r}.{suggestion}", f"Known {kind}s: {listing}")

@@ -1,0 +1,350 @@
+"""`benchbox eval`: every engine x precision over every requested test set, resumable, failures recorded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbox.datasets.catalog import TESTSETS, timm_real_labels
+from benchbox.datasets.readers import (
+    SampleSet,
+    expected_layout,
+    locate,
+    read_c_tree,
+    read_image_folder,
+    v2_variant_dirs,
+)
+from benchbox.datasets.transforms import EvalTransform
+from benchbox.errors import UserError
+from benchbox.exporters.manifest import Artifact, content_key
+from benchbox.predict import Predictions, predict_cell
+from benchbox.runtime import create_runner
+from benchbox.runtime.base import UnsupportedPrecision
+from benchbox.scoring import (
+    agreement_records,
+    classification_records,
+    clean_subset_records,
+    corruption_records,
+    ood_records,
+    real_records,
+)
+from benchbox.store import ResultStore, make_record
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvalOptions:
+    engines: list[str] = field(default_factory=lambda: ["ort"])
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    sets: list[str] = field(default_factory=lambda: ["val"])
+    all_sets: bool = False
+    data_root: Path | None = None
+    paths: dict[str, Path] = field(default_factory=dict)
+    real_labels: Path | None = None
+    limit: int | None = None
+    batch_size: int = 32
+    workers: int | None = None
+    device: str = "cpu"
+    threads: int | None = None
+
+
+@dataclass
+class EvalResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unreadable: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    missing_sets: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"records": self.records, "unreadable": {k: [list(x) for x in v] for k, v in self.unreadable.items()},
+                "problems": self.problems, "warnings": self.warnings, "missing_sets": self.missing_sets,
+                "failures": self.failures}
+
+
+def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
+    """An evenly spread, deterministic subset of `limit` samples (all classes stay represented)."""
+    if not limit or limit >= len(samples.samples):
+        return samples
+    picks = np.linspace(0, len(samples.samples) - 1, num=limit).round().astype(int)
+    return SampleSet(samples.testset, samples.root, [samples.samples[i] for i in picks], samples.layout,
+                     samples.variant, samples.problems, samples.synthesized)
+
+
+def load_sample_sets(options: EvalOptions, result: EvalResult) -> dict[str, list[SampleSet]]:
+    """Read every requested set (and val when ReaL, O or the A/R clean baselines need it)."""
+    located = locate(options.data_root, options.paths)
+    if options.data_root is not None and not options.data_root.is_dir():
+        raise UserError(f"Data root {options.data_root} does not exist.", expected_layout("val"))
+    wanted = list(options.sets)
+    needs_val = any(s in wanted for s in ("real", "o", "a", "r", "c"))
+    loaded: dict[str, list[SampleSet]] = {}
+    for name in [*wanted, *(["val"] if needs_val and "val" not in wanted else [])]:
+        spec = TESTSETS[name]
+        try:
+            sets = _read_set(name, located, options)
+        except UserError:
+            if options.all_sets or name not in wanted:
+                if name in wanted:
+                    result.missing_sets.append(name)
+                continue
+            raise
+        if sets is None:
+            if name in wanted and not options.all_sets:
+                where = f"under {options.data_root}" if options.data_root else "(no --data-root given)"
+                raise UserError(f"{spec.title} not found {where}.", expected_layout(name))
+            if name in wanted:
+                result.missing_sets.append(name)
+            continue
+        loaded[name] = [limit_samples(s, options.limit) for s in sets]
+        for s in sets:
+            result.problems.extend(f"{name}{'/' + s.variant if s.variant else ''}: {p}" for p in s.problems)
+    if "real" in wanted and "val" not in loaded and "real" not in result.missing_sets:
+        result.missing_sets.append("real")
+    return loaded
+
+
+def _read_set(name: str, located: dict[str, Path | None], options: EvalOptions) -> list[SampleSet] | None:
+    if name == "real":
+        return []  # scored from val predictions
+    if name == "v2":
+        variants = v2_variant_dirs(options.data_root, options.paths.get("v2"))
+        return [read_image_folder(path, "v2", variant) for variant, path in variants.items()] or None
+    folder = located.get(name)
+    if folder is None:
+        return None
+    if name == "c":
+        sets = read_c_tree(folder)
+        if not sets:
+            raise UserError(f"No corruption folders under {folder}.", expected_layout("c"))
+        return sets
+    if name == "p":
+        from benchbox.datasets.readers import read_p_tree
+
+        return read_p_tree(folder) or None
+    sample_set = read_image_folder(folder, name)
+    if not sample_set.samples:
+        raise UserError(f"No images found in {folder}.", expected_layout(name))
+    return [sample_set]
+
+
+def samples_digest(samples: SampleSet) -> str:
+    digest = hashlib.sha256()
+    for s in samples.samples:
+        digest.update(f"{s.path}\0{s.label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class Evaluator:
+    """Runs the eval plan against a store. Public `run` checks inputs; cells do the work."""
+
+    def __init__(self, artifact: Artifact, store: ResultStore, options: EvalOptions,
+                 on_progress: ProgressFn | None = None) -> None:
+        self.artifact = artifact
+        self.store = store
+        self.options = options
+        self.on_progress = on_progress
+        self.predictions: dict[tuple[str, str], dict[str, Predictions]] = {}
+
+    def run(self) -> EvalResult:
+        result = EvalResult()
+        for precision in self.options.precisions:
+            self._check_precision(precision)
+        sample_sets = load_sample_sets(self.options, result)
+        if not sample_sets:
+            raise UserError("None of the requested test sets were found.",
+                            f"Missing: {', '.join(result.missing_sets)}. {expected_layout('val')}")
+        for engine in self.options.engines:
+            by_precision: dict[str, dict[str, Predictions]] = {}
+            for precision in self.options.precisions:
+                by_precision[precision] = self._run_engine_precision(engine, precision, sample_sets, result)
+                self.predictions[(engine, precision)] = by_precision[precision]
+            self._agreement(engine, by_precision, sample_sets, result)
+        self._overlap_warning(sample_sets, result)
+        return result
+
+    def _check_precision(self, precision: str) -> None:
+        from benchbox.runtime.onnxrt import artifact_precision_for
+
+        engines = set(self.options.engines)
+        needed = {artifact_precision_for(f"{e}-{self.options.device}", precision) for e in engines - {"torch"}}
+        for p in needed:
+            self.artifact.file_for(p, verify=False)
+
+    def _cell(self, engine: str, precision: str, testset: str, variant: str | None) -> dict[str, Any]:
+        return {"model": self.artifact.model, "engine": engine, "device": self.options.device,
+                "precision": precision, "testset": testset, "variant": variant}
+
+    def _run_engine_precision(self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]],
+                              result: EvalResult) -> dict[str, Predictions]:
+        options = self.options
+        runner_holder: dict[str, Any] = {}
+        preds: dict[str, Predictions] = {}
+        try:
+            runner = create_runner(engine, self.artifact, precision, options.device, threads=options.threads)
+        except UnsupportedPrecision as exc:
+            for name in sample_sets:
+                cell = self._cell(engine, precision, name, None)
+                key = content_key({**cell, "unsupported": True})
+                run_id = self.store.start_run(key, "eval", cell)
+                record = make_record(cell, "unsupported", None, 0, error=exc.message)
+                self.store.fail_run(run_id, exc.message, [record])
+                result.records.append(record)
+            result.failures.append(f"{engine}/{precision}: {exc.message}")
+            return preds
+
+        def factory():
+            if "runner" not in runner_holder:
+                runner_holder["runner"] = runner.activate()
+            return runner_holder["runner"]
+
+        artifact_key = self._artifact_key(engine, precision)
+        try:
+            for name, sets in sample_sets.items():
+                for samples in sets:
+                    label = f"{name}/{samples.variant}" if samples.variant else name
+                    cell = self._cell(engine, precision, name, samples.variant)
+                    got = self._predict(cell, samples, artifact_key, factory, result, label)
+                    if got is not None:
+                        preds[label] = got
+            self._score(engine, precision, sample_sets, preds, result)
+        finally:
+            runner.deactivate()
+        return preds
+
+    def _artifact_key(self, engine: str, precision: str) -> str:
+        if engine == "torch":
+            return self.artifact.manifest.get("export_key", "")
+        from benchbox.runtime.onnxrt import artifact_precision_for
+
+        entry = self.artifact.entry(artifact_precision_for(f"{engine}-{self.options.device}", precision))
+        return entry["sha256"]
+
+    def _predict(self, cell, samples, artifact_key, factory, result, label) -> Predictions | None:
+        options = self.options
+        key = content_key({**cell, "artifact": artifact_key, "samples": samples_digest(samples)})
+        run_id = self.store.start_run(key, "predict", cell, {"samples": len(samples.samples), "root": str(samples.root)})
+        transform = EvalTransform(self.artifact.data_config, resize=samples.testset not in ("c", "p"))
+        progress = (lambda done, total: self.on_progress(f"{cell['engine']}/{cell['precision']} {label}", done,
+                                                           total)) if self.on_progress else None
+        try:
+            pred = predict_cell(self.store, run_id, samples, factory, transform, options.batch_size,
+                                options.workers, progress)
+        except UserError:
+            raise
+        except Exception as exc:  # one broken cell is recorded; the rest go on
+            message = f"{type(exc).__name__}: {exc}"
+            self.store.fail_run(run_id, message, [make_record(cell, "error", None, 0, error=message)])
+            result.failures.append(f"{cell['engine']}/{cell['precision']} {label}: {message}")
+            return None
+        self.store.finish_run(run_id, [], {"samples": len(samples.samples), "unreadable": len(pred.unreadable)})
+        if pred.unreadable:
+            result.unreadable[label] = pred.unreadable
+        return pred
+
+    def _score(self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]],
+               preds: dict[str, Predictions], result: EvalResult) -> None:
+        """Records per set, stored as one derived run per (engine, precision) so re-runs replace them."""
+        cell = self._cell(engine, precision, None, None)
+        records: list[dict[str, Any]] = []
+        wanted = self.options.sets
+        val = preds.get("val")
+        synthesized = {name for name, sets in sample_sets.items() if any(s.synthesized for s in sets)}
+        for name, sets in sample_sets.items():
+            if name not in wanted:
+                continue
+            base = {**cell, "testset": name}
+            if name in ("val", "v2", "sketch"):
+                for s in sets:
+                    label = f"{name}/{s.variant}" if s.variant else name
+                    if label in preds:
+                        records += classification_records({**base, "variant": s.variant}, preds[label])
+                        records.append(make_record({**base, "variant": s.variant}, "unreadable_files",
+                                                   float(len(preds[label].unreadable)), len(s.samples)))
+            elif name in ("a", "r") and name in preds:
+                records += classification_records(base, preds[name], subset=name, top5=False)
+                if val is not None:
+                    records += clean_subset_records(base, val, name)
+            elif name == "o" and name in preds:
+                if val is None:
+                    result.problems.append("o: needs val (the in-distribution images) under the data root")
+                else:
+                    records += ood_records(base, preds[name], val)
+            elif name == "c":
+                per_variant = {s.variant: preds[f"c/{s.variant}"] for s in sets if f"c/{s.variant}" in preds}
+                clean = None
+                if val is not None and val.labels.size:
+                    clean = 100.0 * float((val.top1 == val.labels).mean())
+                records += corruption_records(base, per_variant, clean)
+        if "real" in wanted and val is not None:
+            keys = [s.key for s in sample_sets["val"][0].samples]
+            real_recs, problems = real_records({**cell, "testset": "real"}, val, keys, self._real_lists())
+            records += real_recs
+            result.problems += problems
+        for record in records:
+            if record["testset"] in synthesized:
+                record.setdefault("flags", []).append("synthesized")
+        key = content_key({**cell, "derived": "scores", "sets": sorted(sample_sets),
+                           "runs": sorted(p.run_id for p in preds.values())})
+        run_id = self.store.start_run(key, "scores", cell)
+        self.store.finish_run(run_id, records)
+        result.records += records
+
+    def _real_lists(self):
+        import json
+
+        root_file = self.options.data_root / "real.json" if self.options.data_root else None
+        for path in (self.options.paths.get("real"), root_file, self.options.real_labels):
+            if path is not None and Path(path).is_file():
+                try:
+                    return json.loads(Path(path).read_text())
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{path} is not valid JSON: {exc}", expected_layout("real")) from exc
+        return timm_real_labels()
+
+    def _agreement(self, engine: str, by_precision: dict[str, dict[str, Predictions]],
+                   sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> None:
+        reference = by_precision.get("fp32")
+        if not reference:
+            return
+        records = []
+        for precision, preds in by_precision.items():
+            if precision == "fp32":
+                continue
+            for label, pred in preds.items():
+                testset, _, variant = label.partition("/")
+                if testset not in self.options.sets or label not in reference:
+                    continue
+                cell = self._cell(engine, precision, testset, variant or None)
+                records += agreement_records(cell, reference[label], pred)
+        if records:
+            key = content_key({"engine": engine, "derived": "agreement", "precisions": sorted(by_precision),
+                               "runs": sorted(p.run_id for ps in by_precision.values() for p in ps.values())})
+            run_id = self.store.start_run(key, "agreement", {"model": self.artifact.model, "engine": engine,
+                                                             "device": self.options.device})
+            self.store.finish_run(run_id, records)
+            result.records += records
+
+    def _overlap_warning(self, sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> None:
+        """Flag records whose images were also calibration images (content hash match)."""
+        from benchbox.calibration_overlap import overlapping_samples
+
+        for precision in self.options.precisions:
+            overlap = overlapping_samples(self.artifact, precision, sample_sets)
+            for label, count in overlap.items():
+                result.warnings.append(
+                    f"{precision}: {count} images of {label} were calibration images of this artifact: its numbers "
+                    "there are optimistic (calibrating on the test set)."
+                )
+                testset, _, variant = label.partition("/")
+                for record in result.records:
+                    if (record["testset"] == testset and (variant or None) == record.get("variant")
+                            and record["precision"] == precision):
+                        record.setdefault("flags", []).append("calibration-overlap")

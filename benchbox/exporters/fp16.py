@@ -1,0 +1,96 @@
+"""Fp16FromOnnx: FP32 ONNX -> FP16 ONNX with FP32 inputs/outputs; unsafe nodes stay FP32.
+
+Which nodes stay FP32 is decided per model, not from a fixed op list:
+- ranges: nodes whose inputs or outputs reach beyond FP16_SAFE_MAX on the calibration images (overflow risk
+  inside the node's accumulation), or live entirely in FP16's subnormal range (precision loss);
+- graph: reductions over more than REDUCTION_LIMIT elements (FP16 accumulation error grows with length),
+  and nodes with initializers outside the FP16 range.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbox.exporters.graph_ranges import activation_ranges
+
+FP16_MAX = 65504.0
+FP16_SAFE_MAX = FP16_MAX / 16  # headroom for sums inside a node
+FP16_MIN_NORMAL = 6.103515625e-05
+REDUCTION_LIMIT = 4096
+REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
+              "ReduceLogSumExp", "GlobalAveragePool", "Softmax", "LogSoftmax"}
+
+
+def choose_fp32_nodes(model, ranges: dict[str, dict]) -> dict[str, str]:
+    """{node name: reason} for the nodes that must stay FP32."""
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in model.graph.initializer}
+    shapes = _static_shapes(model)
+    keep: dict[str, str] = {}
+    for node in model.graph.node:
+        tensors = [t for t in (*node.input, *node.output) if t in ranges]
+        peak = max((ranges[t]["max_abs"] for t in tensors), default=0.0)
+        if peak > FP16_SAFE_MAX:
+            keep[node.name] = f"activation |x| up to {peak:.4g} > {FP16_SAFE_MAX:.4g}"
+            continue
+        outputs = [ranges[t] for t in node.output if t in ranges]
+        if outputs and all(0 < r["max_abs"] < FP16_MIN_NORMAL for r in outputs):
+            keep[node.name] = "outputs entirely in the FP16 subnormal range"
+            continue
+        if node.op_type in REDUCTIONS and node.input and node.input[0] in shapes:
+            length = _reduced_length(node, shapes[node.input[0]])
+            if length > REDUCTION_LIMIT:
+                keep[node.name] = f"{node.op_type} over {length} elements"
+                continue
+        for name in node.input:
+            if name in initializers:
+                values = numpy_helper.to_array(initializers[name])
+                if values.dtype.kind == "f" and values.size and float(np.abs(values).max()) > FP16_MAX:
+                    keep[node.name] = f"initializer {name} exceeds the FP16 range"
+                    break
+    return keep
+
+
+def _static_shapes(model) -> dict[str, list[int]]:
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    return shapes
+
+
+def _reduced_length(node, shape: list[int]) -> int:
+    if node.op_type == "GlobalAveragePool":
+        return int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    if node.op_type in ("Softmax", "LogSoftmax"):
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        return int(shape[axis]) if shape else 1
+    axes = next((list(a.ints) for a in node.attribute if a.name == "axes"), None)
+    if axes is None:
+        return int(np.prod(shape)) if shape else 1
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+    """Write the FP16 model and return what was kept in FP32 and why."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    ranges = activation_ranges(fp32_path, batch)
+    model = onnx.load(str(fp32_path))
+    keep = choose_fp32_nodes(model, ranges)
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=list(keep),
+                                         min_positive_val=5.96e-08, max_finite_val=FP16_MAX)
+    onnx.checker.check_model(converted)
+    tmp = out_path.with_suffix(".tmp")
+    onnx.save(converted, str(tmp))
+    tmp.replace(out_path)
+    peak = max((r["max_abs"] for r in ranges.values()), default=0.0)
+    return {"fp32_nodes": keep, "peak_activation": peak, "range_images": int(batch.shape[0])}

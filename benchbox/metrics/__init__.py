@@ -1,0 +1,1 @@
+"""Metrics: numpy in, numbers out, one implementation of each, used everywhere."""

@@ -1,0 +1,79 @@
+"""BaseRunner: public methods validate, `*_impl` methods do the work (Polygraphy's shape)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from benchbox.errors import UserError
+
+
+class UnsupportedPrecision(UserError):
+    """This engine cannot run this precision (recorded as an explicit 'unsupported' result)."""
+
+
+class BaseRunner:
+    """Runs float32 NCHW batches through one engine at one precision and returns float32 logits."""
+
+    engine = "base"
+
+    def __init__(self, artifact, precision: str = "fp32", device: str = "cpu") -> None:
+        self.artifact = artifact
+        self.precision = precision
+        self.device = device
+        self.is_active = False
+        self.last_inference_time: float | None = None
+        self.details: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}-{self.device}-{self.precision}"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.artifact.data_config.input_size)
+
+    def activate(self) -> BaseRunner:
+        if self.is_active:
+            return self
+        self.activate_impl()
+        self.is_active = True
+        return self
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self.deactivate_impl()
+            self.is_active = False
+
+    def __enter__(self) -> BaseRunner:
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, classes) float32 for a float32 (N, C, H, W) batch."""
+        if not self.is_active:
+            raise RuntimeError(f"{self.name} is not active; call activate() first")
+        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
+            raise TypeError(f"expected a float32 numpy batch, got {type(batch).__name__} "
+                            f"{getattr(batch, 'dtype', '')}")
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != self.input_shape:
+            raise ValueError(f"expected shape (N, {', '.join(map(str, self.input_shape))}), got {batch.shape}")
+        start = time.perf_counter()
+        out = self.infer_impl(np.ascontiguousarray(batch))
+        self.last_inference_time = time.perf_counter() - start
+        if not isinstance(out, np.ndarray) or out.ndim != 2 or out.shape[0] != batch.shape[0]:
+            raise RuntimeError(f"{self.name} returned {getattr(out, 'shape', type(out))} for batch {batch.shape}")
+        return out.astype(np.float32, copy=False)
+
+    def activate_impl(self) -> None:
+        raise NotImplementedError
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def deactivate_impl(self) -> None:
+        pass

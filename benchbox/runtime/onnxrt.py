@@ -1,0 +1,92 @@
+"""OrtRunner: ONNX Runtime sessions over the artifact's precision ONNX, with provider verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchbox.errors import UserError
+from benchbox.runtime.base import UnsupportedPrecision
+
+from .base import BaseRunner
+
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def artifact_precision_for(engine_device: str, precision: str) -> str:
+    """Which INT8 flavour an engine consumes: U8S8 `int8-cpu` for ORT on CPU, symmetric `int8` elsewhere."""
+    if precision == "int8" and engine_device == "ort-cpu":
+        return "int8-cpu"
+    return precision
+
+
+def verify_providers(requested: list[str], active: list[str]) -> None:
+    """ONNX Runtime silently falls back to CPU: refuse to go on unless the first requested provider is active."""
+    if requested and requested[0] not in active:
+        raise UserError(
+            f"ONNX Runtime did not activate {requested[0]} (active: {', '.join(active)}); results would come from "
+            "a different engine.",
+            "Install onnxruntime-gpu with matching CUDA/cuDNN (and TensorRT 10 libraries for the TensorRT "
+            "provider), or run benchbox doctor.",
+        )
+
+
+class OrtRunner(BaseRunner):
+    engine = "ort"
+
+    def __init__(
+        self,
+        artifact,
+        precision: str = "fp32",
+        device: str = "cpu",
+        threads: int | None = None,
+        provider: str | None = None,
+        provider_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(artifact, precision, device)
+        if precision not in ("fp32", "fp16", "int8", "int8-cpu"):
+            raise UnsupportedPrecision(f"ONNX Runtime has no {precision} artifact.", "Use fp32, fp16 or int8.")
+        self.threads = threads
+        self.provider = provider or device
+        if self.provider not in PROVIDERS:
+            raise UserError(f"Unknown ONNX Runtime device {self.provider!r}.", f"Use one of {sorted(PROVIDERS)}.")
+        self.provider_options = provider_options or {}
+        self.artifact_precision = artifact_precision_for(f"ort-{self.provider}", precision)
+
+    def activate_impl(self) -> None:
+        import onnxruntime as ort
+
+        path = self.artifact.file_for(self.artifact_precision)
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.log_severity_level = 3
+        requested = PROVIDERS[self.provider]
+        providers: list[Any] = [
+            (name, self.provider_options) if name == requested[0] and self.provider_options else name
+            for name in requested
+        ]
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise UserError(f"ONNX Runtime cannot load {path}: {exc}", "Re-run benchbox export.") from exc
+        active = self._session.get_providers()
+        verify_providers(requested, active)
+        self._input = self._session.get_inputs()[0].name
+        self.details = {
+            "onnxruntime": ort.__version__,
+            "providers": active,
+            "artifact_precision": self.artifact_precision,
+            "intra_op_num_threads": options.intra_op_num_threads,
+        }
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: batch})[0]
+
+    def deactivate_impl(self) -> None:
+        self._session = None

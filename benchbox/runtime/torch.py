@@ -1,0 +1,50 @@
+"""TorchRunner: the source model in PyTorch eager mode (CPU, or CUDA with fp16/bf16 autocast-free casts)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchbox.errors import UserError
+from benchbox.runtime.base import BaseRunner, UnsupportedPrecision
+
+
+class TorchRunner(BaseRunner):
+    engine = "torch"
+    precisions = ("fp32", "fp16", "bf16")
+
+    def __init__(self, artifact, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
+        super().__init__(artifact, precision, device)
+        self.threads = threads
+        if precision not in self.precisions:
+            raise UnsupportedPrecision(
+                f"PyTorch eager has no {precision} path in benchbox.",
+                "Quantized INT8 runs through ONNX Runtime (--engine ort) or TensorRT (--engine trt).",
+            )
+        if precision in ("fp16", "bf16") and device != "cuda":
+            raise UnsupportedPrecision(f"torch {precision} is only measured on CUDA.", "Use --device cuda.")
+
+    def activate_impl(self) -> None:
+        import torch
+
+        from benchbox.models import resolve_model
+
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for but PyTorch sees no CUDA GPU.", "Run benchbox doctor.")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        source = self.artifact.manifest["source"]
+        resolved = resolve_model(self.artifact.model, source.get("checkpoint"))
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+        self._dtype = dtype
+        self._module = resolved.module.to(device=self.device, dtype=dtype).eval()
+        self.details = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+
+    def infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device, non_blocking=True).to(self._dtype)
+            return self._module(x).float().cpu().numpy()
+
+    def deactivate_impl(self) -> None:
+        self._module = None
