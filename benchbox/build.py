@@ -12,6 +12,7 @@ from benchbox.exporters.manifest import Artifact, content_key, library_versions,
 from benchbox.exporters.onnx import INPUT_NAME, OnnxFromTorch, compare_logits, parity_inputs
 
 KNOWN = ("fp32", "fp16", "int8", "int8-cpu")
+PARITY_HELD_OUT = 32  # images picked beside the calibration ones, never calibrated on, for the numeric check
 
 
 def build_artifacts(
@@ -45,16 +46,18 @@ def build_artifacts(
 
         require_tensorrt()
     calib_files: list[Path] = []
+    parity_files: list[Path] = []
     if calib_data is not None:
         from benchbox.exporters.int8 import select_calibration_files
 
-        calib_files = select_calibration_files(Path(calib_data), calib_size)
-    artifact = OnnxFromTorch(model, out, checkpoint, opset, [str(p) for p in calib_files] or None)()
+        selected = select_calibration_files(Path(calib_data), calib_size + PARITY_HELD_OUT)
+        calib_files, parity_files = selected[:calib_size], selected[calib_size:]
+    artifact = OnnxFromTorch(model, out, checkpoint, opset, [str(p) for p in parity_files] or None)()
     if "fp16" in precisions:
-        Fp16Step(artifact, calib_files).run()
+        Fp16Step(artifact, calib_files, parity_files).run()
     if wants_int8:
         for flavour in ("int8", "int8-cpu"):
-            Int8Step(artifact, flavour, calib_files, calib_method, calib_note).run()
+            Int8Step(artifact, flavour, calib_files, parity_files, calib_method, calib_note).run()
     if trt:
         from benchbox.exporters.tensorrt import build_engines
 
@@ -67,9 +70,10 @@ class _PrecisionStep:
 
     precision = ""
 
-    def __init__(self, artifact: Artifact, calib_files: list[Path]) -> None:
+    def __init__(self, artifact: Artifact, calib_files: list[Path], parity_files: list[Path]) -> None:
         self.artifact = artifact
         self.calib_files = calib_files
+        self.parity_files = parity_files
         self.transform_config = artifact.data_config
 
     def key(self) -> str:
@@ -115,7 +119,8 @@ class _PrecisionStep:
         """Compare with FP32 in ONNX Runtime on images other than the calibration ones."""
         import onnxruntime as ort
 
-        batch, source = parity_inputs(self.transform_config, None, n=32)
+        held_out = [str(p) for p in self.parity_files] if len(self.parity_files) >= 8 else None
+        batch, source = parity_inputs(self.transform_config, held_out, n=PARITY_HELD_OUT)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         ref = ort.InferenceSession(str(fp32_path), options, providers=["CPUExecutionProvider"])
@@ -145,9 +150,9 @@ class Fp16Step(_PrecisionStep):
 
 
 class Int8Step(_PrecisionStep):
-    def __init__(self, artifact: Artifact, flavour: str, calib_files: list[Path], method: str,
-                 note: str | None = None) -> None:
-        super().__init__(artifact, calib_files)
+    def __init__(self, artifact: Artifact, flavour: str, calib_files: list[Path], parity_files: list[Path],
+                 method: str, note: str | None = None) -> None:
+        super().__init__(artifact, calib_files, parity_files)
         self.precision = flavour
         self.method = method
         self.note = note

@@ -62,7 +62,7 @@ def export(
         console.print(f"{precision:9s} {artifact.directory / entry['path']}  "
                       f"max|Δlogit|={parity.get('max_abs_diff', float('nan')):.3g}  "
                       f"top-1 agreement={parity.get('top1_agreement', float('nan')):.1f}% "
-                      f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')} images)")
+                      f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')})")
     console.print(f"artifact: {artifact.directory}")
 
 

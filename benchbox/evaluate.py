@@ -52,6 +52,7 @@ class EvalOptions:
     workers: int | None = None
     device: str = "cpu"
     threads: int | None = None
+    chunk_samples: int = 512
 
 
 @dataclass
@@ -167,6 +168,7 @@ class Evaluator:
                 by_precision[precision] = self._run_engine_precision(engine, precision, sample_sets, result)
                 self.predictions[(engine, precision)] = by_precision[precision]
             self._agreement(engine, by_precision, sample_sets, result)
+        self._cross_engine_agreement(result)
         self._overlap_warning(sample_sets, result)
         return result
 
@@ -236,7 +238,7 @@ class Evaluator:
                                                            total)) if self.on_progress else None
         try:
             pred = predict_cell(self.store, run_id, samples, factory, transform, options.batch_size,
-                                options.workers, progress)
+                                options.workers, progress, options.chunk_samples)
         except UserError:
             raise
         except Exception as exc:  # one broken cell is recorded; the rest go on
@@ -323,12 +325,33 @@ class Evaluator:
                 if testset not in self.options.sets or label not in reference:
                     continue
                 cell = self._cell(engine, precision, testset, variant or None)
-                records += agreement_records(cell, reference[label], pred)
+                records += [{**r, "reference": f"{engine}/fp32"}
+                            for r in agreement_records(cell, reference[label], pred)]
         if records:
             key = content_key({"engine": engine, "derived": "agreement", "precisions": sorted(by_precision),
                                "runs": sorted(p.run_id for ps in by_precision.values() for p in ps.values())})
             run_id = self.store.start_run(key, "agreement", {"model": self.artifact.model, "engine": engine,
                                                              "device": self.options.device})
+            self.store.finish_run(run_id, records)
+            result.records += records
+
+    def _cross_engine_agreement(self, result: EvalResult) -> None:
+        """With several engines: each later engine's top-1 agreement with the first one, per precision."""
+        engines = self.options.engines
+        records = []
+        for precision in self.options.precisions:
+            reference = self.predictions.get((engines[0], precision), {})
+            for engine in engines[1:]:
+                for label, pred in self.predictions.get((engine, precision), {}).items():
+                    testset, _, variant = label.partition("/")
+                    if label in reference and testset in self.options.sets:
+                        cell = self._cell(engine, precision, testset, variant or None)
+                        records += [{**r, "reference": f"{engines[0]}/{precision}"}
+                                    for r in agreement_records(cell, reference[label], pred)]
+        if records:
+            key = content_key({"derived": "engines", "engines": engines, "precisions": self.options.precisions,
+                               "runs": sorted(p.run_id for ps in self.predictions.values() for p in ps.values())})
+            run_id = self.store.start_run(key, "agreement", {"model": self.artifact.model})
             self.store.finish_run(run_id, records)
             result.records += records
 

@@ -44,6 +44,7 @@ def predict_cell(
     batch_size: int = 32,
     workers: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    chunk_samples: int = CHUNK_SAMPLES,
 ) -> Predictions:
     """Predictions for every sample, resuming from stored chunks; chunks are written as the run goes."""
     stored = store.load_predictions(run_id)
@@ -64,7 +65,7 @@ def predict_cell(
         else:
             logits = np.zeros((0, 0), np.float32)
         pending.append((logits, batch.indices, batch.bad))
-        if batch.stop - pending_start >= CHUNK_SAMPLES or batch.stop == total:
+        if batch.stop - pending_start >= chunk_samples or batch.stop == total:
             arrays = _pack(pending)
             store.save_chunk(run_id, pending_start, batch.stop, arrays)
             chunks.append(arrays)

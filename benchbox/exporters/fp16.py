@@ -78,6 +78,27 @@ def _reduced_length(node, shape: list[int]) -> int:
     return int(np.prod([shape[a] for a in axes]))
 
 
+def topological_sort(graph) -> None:
+    """Reorder graph.node in place so every node follows its producers (the converter appends input Casts)."""
+    produced_by = {out: i for i, node in enumerate(graph.node) for out in node.output}
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    nodes, ordered, placed = list(graph.node), [], set()
+    while len(ordered) < len(nodes):
+        progressed = False
+        for i, node in enumerate(nodes):
+            if i in placed:
+                continue
+            if all(name in available or name not in produced_by for name in node.input):
+                ordered.append(node)
+                placed.add(i)
+                available.update(node.output)
+                progressed = True
+        if not progressed:
+            raise ValueError("graph has a cycle")
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
 def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
     """Write the FP16 model and return what was kept in FP32 and why."""
     import onnx
@@ -88,6 +109,7 @@ def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str
     keep = choose_fp32_nodes(model, ranges)
     converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=list(keep),
                                          min_positive_val=5.96e-08, max_finite_val=FP16_MAX)
+    topological_sort(converted.graph)
     onnx.checker.check_model(converted)
     tmp = out_path.with_suffix(".tmp")
     onnx.save(converted, str(tmp))

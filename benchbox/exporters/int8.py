@@ -69,9 +69,10 @@ def calibration_batch(files: list[Path], transform) -> tuple[np.ndarray, list[Pa
 
 
 class _ArrayReader:
-    """ONNX Runtime CalibrationDataReader over a preprocessed array, in small batches."""
+    """ONNX Runtime CalibrationDataReader over a preprocessed array (batches of 1: the histogram calibrators
+    stack per-batch arrays and fail on a short last batch)."""
 
-    def __init__(self, batch: np.ndarray, input_name: str, size: int = 16) -> None:
+    def __init__(self, batch: np.ndarray, input_name: str, size: int = 1) -> None:
         self.batch, self.input_name, self.size, self.position = batch, input_name, size, 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:

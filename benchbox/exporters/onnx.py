@@ -154,8 +154,8 @@ def parity_inputs(resolved_cfg, images: list[str] | None, n: int = PARITY_IMAGES
             if len(arrays) == n:
                 break
         if arrays:
-            return np.stack(arrays), "images"
-    return synthetic_batch(n, transform, seed=1234), "synthetic"
+            return np.stack(arrays), "held-out real images"
+    return synthetic_batch(n, transform, seed=1234), "generated images"
 
 
 def compare_logits(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:

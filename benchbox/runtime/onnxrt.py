@@ -19,9 +19,12 @@ PROVIDERS = {
 
 
 def artifact_precision_for(engine_device: str, precision: str) -> str:
-    """Which INT8 flavour an engine consumes: U8S8 `int8-cpu` for ORT on CPU, symmetric `int8` elsewhere."""
+    """Which artifact an engine consumes: `int8` means U8S8 `int8-cpu` for ORT on CPU and the symmetric
+    TensorRT flavour elsewhere; `int8-trt` and `int8-cpu` name a flavour explicitly."""
     if precision == "int8" and engine_device == "ort-cpu":
         return "int8-cpu"
+    if precision == "int8-trt":
+        return "int8"
     return precision
 
 
@@ -49,7 +52,7 @@ class OrtRunner(BaseRunner):
         provider_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(artifact, precision, device)
-        if precision not in ("fp32", "fp16", "int8", "int8-cpu"):
+        if precision not in ("fp32", "fp16", "int8", "int8-cpu", "int8-trt"):
             raise UnsupportedPrecision(f"ONNX Runtime has no {precision} artifact.", "Use fp32, fp16 or int8.")
         self.threads = threads
         self.provider = provider or device
