@@ -97,8 +97,13 @@ class _PrecisionStep:
         batch = self.calibration_batch()
         details = self.build_impl(fp32_path, out_path, batch)
         parity = self.parity(fp32_path, out_path)
-        files[self.precision] = {"path": out_path.name, "sha256": sha256_file(out_path), "key": key,
-                                 "parity": parity, **details}
+        files[self.precision] = {
+            "path": out_path.name,
+            "sha256": sha256_file(out_path),
+            "key": key,
+            "parity": parity,
+            **details,
+        }
         self.artifact.manifest["versions"] = library_versions()
         self.artifact.save()
 
@@ -134,8 +139,13 @@ class Fp16Step(_PrecisionStep):
     precision = "fp16"
 
     def key(self) -> str:
-        return content_key({"fp32": self.artifact.entry("fp32")["sha256"], "step": "fp16-v1",
-                            "ranges": [sha256_file(p) for p in self.calib_files[:64]]})
+        return content_key(
+            {
+                "fp32": self.artifact.entry("fp32")["sha256"],
+                "step": "fp16-v1",
+                "ranges": [sha256_file(p) for p in self.calib_files[:64]],
+            }
+        )
 
     def calibration_batch(self) -> np.ndarray:
         batch = super().calibration_batch()
@@ -150,8 +160,15 @@ class Fp16Step(_PrecisionStep):
 
 
 class Int8Step(_PrecisionStep):
-    def __init__(self, artifact: Artifact, flavour: str, calib_files: list[Path], parity_files: list[Path],
-                 method: str, note: str | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        flavour: str,
+        calib_files: list[Path],
+        parity_files: list[Path],
+        method: str,
+        note: str | None = None,
+    ) -> None:
         super().__init__(artifact, calib_files, parity_files)
         self.precision = flavour
         self.method = method
@@ -161,8 +178,15 @@ class Int8Step(_PrecisionStep):
     def key(self) -> str:
         import onnxruntime
 
-        return content_key({"fp32": self.artifact.entry("fp32")["sha256"], "flavour": self.precision,
-                            "method": self.method, "calib": self._hashes, "ort": onnxruntime.__version__})
+        return content_key(
+            {
+                "fp32": self.artifact.entry("fp32")["sha256"],
+                "flavour": self.precision,
+                "method": self.method,
+                "calib": self._hashes,
+                "ort": onnxruntime.__version__,
+            }
+        )
 
     def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
         from benchbox.exporters.int8 import preprocess_for_quantization, quantize
@@ -171,5 +195,7 @@ class Int8Step(_PrecisionStep):
         info = quantize(pre, out_path, self.precision, self.method, batch)
         used = set(map(str, self._used))
         files = [{"path": str(p), "sha256": h} for p, h in zip(self.calib_files, self._hashes) if str(p) in used]
-        return {"quantization": info,
-                "calibration": {"method": self.method, "size": len(files), "files": files, "note": self.note}}
+        return {
+            "quantization": info,
+            "calibration": {"method": self.method, "size": len(files), "files": files, "note": self.note},
+        }

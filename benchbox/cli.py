@@ -10,8 +10,12 @@ import typer
 
 from benchbox.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="What deploying an image classifier at FP32/FP16/INT8 costs, measured the reference way.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="What deploying an image classifier at FP32/FP16/INT8 costs, measured the reference way.",
+)
 
 
 def _split(text: str | None) -> list[str]:
@@ -38,8 +42,9 @@ def _write_json(path: Path | None, payload: dict) -> None:
 
 @app.command()
 def export(
-    model: str = typer.Argument("efficientnet_lite0", help="efficientnet_lite0|1|2, a timm name, torchvision:NAME "
-                                                            "or module:callable"),
+    model: str = typer.Argument(
+        "efficientnet_lite0", help="efficientnet_lite0|1|2, a timm name, torchvision:NAME or module:callable"
+    ),
     checkpoint: Path | None = typer.Option(None, help="State dict to load (weights_only=True)."),
     out: Path | None = typer.Option(None, help="Artifact directory (default: artifacts/MODEL)."),
     precisions: str = typer.Option("fp32", help="Comma list of fp32, fp16, int8 (int8 builds both flavours)."),
@@ -53,16 +58,19 @@ def export(
     from benchbox.build import build_artifacts
 
     out = out or Path("artifacts") / model.replace(":", "_").replace("/", "_")
-    artifact = build_artifacts(model, out, checkpoint, _split(precisions), calib_data, calib_size, calib_method,
-                               opset, trt)
+    artifact = build_artifacts(
+        model, out, checkpoint, _split(precisions), calib_data, calib_size, calib_method, opset, trt
+    )
     from benchbox.console import console
 
     for precision, entry in artifact.manifest["files"].items():
         parity = entry.get("parity") or {}
-        console.print(f"{precision:9s} {artifact.directory / entry['path']}  "
-                      f"max|Δlogit|={parity.get('max_abs_diff', float('nan')):.3g}  "
-                      f"top-1 agreement={parity.get('top1_agreement', float('nan')):.1f}% "
-                      f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')})")
+        console.print(
+            f"{precision:9s} {artifact.directory / entry['path']}  "
+            f"max|Δlogit|={parity.get('max_abs_diff', float('nan')):.3g}  "
+            f"top-1 agreement={parity.get('top1_agreement', float('nan')):.1f}% "
+            f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')})"
+        )
     console.print(f"artifact: {artifact.directory}")
 
 
@@ -98,10 +106,20 @@ def eval_(
 
             raise unknown_name("engine", e, ENGINES)
     artifact = Artifact.load(artifacts)
-    options = EvalOptions(engines=engines, precisions=_split(precisions), sets=parse_sets(sets),
-                          all_sets=sets.strip().lower() == "all", data_root=data_root, paths=_parse_paths(path),
-                          real_labels=real_labels, limit=limit, batch_size=batch_size, workers=workers,
-                          device=device, threads=threads)
+    options = EvalOptions(
+        engines=engines,
+        precisions=_split(precisions),
+        sets=parse_sets(sets),
+        all_sets=sets.strip().lower() == "all",
+        data_root=data_root,
+        paths=_parse_paths(path),
+        real_labels=real_labels,
+        limit=limit,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        threads=threads,
+    )
     if "trt" in engines:
         from benchbox.runtime.tensorrt import require_tensorrt
 
@@ -133,8 +151,14 @@ def datasets(
     for column in ("set", "found", "where", "images", "official", "problems"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["set"], "yes" if row["found"] else "no", str(row["where"] or "—"), str(row["count"] or "—"),
-                      str(row["official"] or "—"), "; ".join(row["problems"]) or "")
+        table.add_row(
+            row["set"],
+            "yes" if row["found"] else "no",
+            str(row["where"] or "—"),
+            str(row["count"] or "—"),
+            str(row["official"] or "—"),
+            "; ".join(row["problems"]) or "",
+        )
     console.print(table)
     _write_json(json_out, {"sets": rows})
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any
 
-import sys
-
 from rich.console import Console
 
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def format_value(record: dict[str, Any]) -> str:
@@ -34,14 +33,26 @@ def print_records(records: Iterable[dict[str, Any]], title: str = "Results") -> 
     for column in ("engine", "precision", "set", "variant", "metric", "value [95% CI]", "n", "flags"):
         table.add_column(column, overflow="fold")
     for r in records:
-        table.add_row(str(r.get("engine") or ""), str(r.get("precision") or ""), str(r.get("testset") or ""),
-                      str(r.get("variant") or ""), r["metric"], format_value(r), str(r.get("n") or ""),
-                      ",".join(r.get("flags") or []))
+        table.add_row(
+            str(r.get("engine") or ""),
+            str(r.get("precision") or ""),
+            str(r.get("testset") or ""),
+            str(r.get("variant") or ""),
+            r["metric"],
+            format_value(r),
+            str(r.get("n") or ""),
+            ",".join(r.get("flags") or []),
+        )
     console.print(table)
 
 
-def print_notes(problems: list[str], warnings: list[str], unreadable: dict[str, list], missing: list[str],
-                failures: list[str]) -> None:
+def print_notes(
+    problems: list[str],
+    warnings: list[str],
+    unreadable: dict[str, list],
+    missing: list[str],
+    failures: list[str],
+) -> None:
     for label, files in unreadable.items():
         console.print(f"[yellow]{label}: {len(files)} unreadable file(s) skipped and not scored:[/yellow]")
         for path, error in files[:10]:
@@ -63,8 +74,14 @@ def progress_bars():
     """Yield a callback(label, done, total) that drives one rich progress bar per label."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=err_console, transient=False)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
     tasks: dict[str, int] = {}
 
     def update(label: str, done: int, total: int) -> None:

@@ -65,9 +65,14 @@ class EvalResult:
     failures: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"records": self.records, "unreadable": {k: [list(x) for x in v] for k, v in self.unreadable.items()},
-                "problems": self.problems, "warnings": self.warnings, "missing_sets": self.missing_sets,
-                "failures": self.failures}
+        return {
+            "records": self.records,
+            "unreadable": {k: [list(x) for x in v] for k, v in self.unreadable.items()},
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "missing_sets": self.missing_sets,
+            "failures": self.failures,
+        }
 
 
 def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
@@ -75,8 +80,15 @@ def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
     if not limit or limit >= len(samples.samples):
         return samples
     picks = np.linspace(0, len(samples.samples) - 1, num=limit).round().astype(int)
-    return SampleSet(samples.testset, samples.root, [samples.samples[i] for i in picks], samples.layout,
-                     samples.variant, samples.problems, samples.synthesized)
+    return SampleSet(
+        samples.testset,
+        samples.root,
+        [samples.samples[i] for i in picks],
+        samples.layout,
+        samples.variant,
+        samples.problems,
+        samples.synthesized,
+    )
 
 
 def load_sample_sets(options: EvalOptions, result: EvalResult) -> dict[str, list[SampleSet]]:
@@ -146,8 +158,13 @@ def samples_digest(samples: SampleSet) -> str:
 class Evaluator:
     """Runs the eval plan against a store. Public `run` checks inputs; cells do the work."""
 
-    def __init__(self, artifact: Artifact, store: ResultStore, options: EvalOptions,
-                 on_progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        store: ResultStore,
+        options: EvalOptions,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
         self.artifact = artifact
         self.store = store
         self.options = options
@@ -160,8 +177,10 @@ class Evaluator:
             self._check_precision(precision)
         sample_sets = load_sample_sets(self.options, result)
         if not sample_sets:
-            raise UserError("None of the requested test sets were found.",
-                            f"Missing: {', '.join(result.missing_sets)}. {expected_layout('val')}")
+            raise UserError(
+                "None of the requested test sets were found.",
+                f"Missing: {', '.join(result.missing_sets)}. {expected_layout('val')}",
+            )
         for engine in self.options.engines:
             by_precision: dict[str, dict[str, Predictions]] = {}
             for precision in self.options.precisions:
@@ -181,11 +200,18 @@ class Evaluator:
             self.artifact.file_for(p, verify=False)
 
     def _cell(self, engine: str, precision: str, testset: str, variant: str | None) -> dict[str, Any]:
-        return {"model": self.artifact.model, "engine": engine, "device": self.options.device,
-                "precision": precision, "testset": testset, "variant": variant}
+        return {
+            "model": self.artifact.model,
+            "engine": engine,
+            "device": self.options.device,
+            "precision": precision,
+            "testset": testset,
+            "variant": variant,
+        }
 
-    def _run_engine_precision(self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]],
-                              result: EvalResult) -> dict[str, Predictions]:
+    def _run_engine_precision(
+        self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]], result: EvalResult
+    ) -> dict[str, Predictions]:
         options = self.options
         runner_holder: dict[str, Any] = {}
         preds: dict[str, Predictions] = {}
@@ -232,13 +258,27 @@ class Evaluator:
     def _predict(self, cell, samples, artifact_key, factory, result, label) -> Predictions | None:
         options = self.options
         key = content_key({**cell, "artifact": artifact_key, "samples": samples_digest(samples)})
-        run_id = self.store.start_run(key, "predict", cell, {"samples": len(samples.samples), "root": str(samples.root)})
+        run_id = self.store.start_run(
+            key, "predict", cell, {"samples": len(samples.samples), "root": str(samples.root)}
+        )
         transform = EvalTransform(self.artifact.data_config, resize=samples.testset not in ("c", "p"))
-        progress = (lambda done, total: self.on_progress(f"{cell['engine']}/{cell['precision']} {label}", done,
-                                                           total)) if self.on_progress else None
+        progress = (
+            (lambda done, total: self.on_progress(f"{cell['engine']}/{cell['precision']} {label}", done, total))
+            if self.on_progress
+            else None
+        )
         try:
-            pred = predict_cell(self.store, run_id, samples, factory, transform, options.batch_size,
-                                options.workers, progress, options.chunk_samples)
+            pred = predict_cell(
+                self.store,
+                run_id,
+                samples,
+                factory,
+                transform,
+                options.batch_size,
+                options.workers,
+                progress,
+                options.chunk_samples,
+            )
         except UserError:
             raise
         except Exception as exc:  # one broken cell is recorded; the rest go on
@@ -251,8 +291,14 @@ class Evaluator:
             result.unreadable[label] = pred.unreadable
         return pred
 
-    def _score(self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]],
-               preds: dict[str, Predictions], result: EvalResult) -> None:
+    def _score(
+        self,
+        engine: str,
+        precision: str,
+        sample_sets: dict[str, list[SampleSet]],
+        preds: dict[str, Predictions],
+        result: EvalResult,
+    ) -> None:
         """Records per set, stored as one derived run per (engine, precision) so re-runs replace them."""
         cell = self._cell(engine, precision, None, None)
         records: list[dict[str, Any]] = []
@@ -268,8 +314,14 @@ class Evaluator:
                     label = f"{name}/{s.variant}" if s.variant else name
                     if label in preds:
                         records += classification_records({**base, "variant": s.variant}, preds[label])
-                        records.append(make_record({**base, "variant": s.variant}, "unreadable_files",
-                                                   float(len(preds[label].unreadable)), len(s.samples)))
+                        records.append(
+                            make_record(
+                                {**base, "variant": s.variant},
+                                "unreadable_files",
+                                float(len(preds[label].unreadable)),
+                                len(s.samples),
+                            )
+                        )
             elif name in ("a", "r") and name in preds:
                 records += classification_records(base, preds[name], subset=name, top5=False)
                 if val is not None:
@@ -293,8 +345,14 @@ class Evaluator:
         for record in records:
             if record["testset"] in synthesized:
                 record.setdefault("flags", []).append("synthesized")
-        key = content_key({**cell, "derived": "scores", "sets": sorted(sample_sets),
-                           "runs": sorted(p.run_id for p in preds.values())})
+        key = content_key(
+            {
+                **cell,
+                "derived": "scores",
+                "sets": sorted(sample_sets),
+                "runs": sorted(p.run_id for p in preds.values()),
+            }
+        )
         run_id = self.store.start_run(key, "scores", cell)
         self.store.finish_run(run_id, records)
         result.records += records
@@ -311,8 +369,13 @@ class Evaluator:
                     raise UserError(f"{path} is not valid JSON: {exc}", expected_layout("real")) from exc
         return timm_real_labels()
 
-    def _agreement(self, engine: str, by_precision: dict[str, dict[str, Predictions]],
-                   sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> None:
+    def _agreement(
+        self,
+        engine: str,
+        by_precision: dict[str, dict[str, Predictions]],
+        sample_sets: dict[str, list[SampleSet]],
+        result: EvalResult,
+    ) -> None:
         reference = by_precision.get("fp32")
         if not reference:
             return
@@ -325,13 +388,23 @@ class Evaluator:
                 if testset not in self.options.sets or label not in reference:
                     continue
                 cell = self._cell(engine, precision, testset, variant or None)
-                records += [{**r, "reference": f"{engine}/fp32"}
-                            for r in agreement_records(cell, reference[label], pred)]
+                records += [
+                    {**r, "reference": f"{engine}/fp32"} for r in agreement_records(cell, reference[label], pred)
+                ]
         if records:
-            key = content_key({"engine": engine, "derived": "agreement", "precisions": sorted(by_precision),
-                               "runs": sorted(p.run_id for ps in by_precision.values() for p in ps.values())})
-            run_id = self.store.start_run(key, "agreement", {"model": self.artifact.model, "engine": engine,
-                                                             "device": self.options.device})
+            key = content_key(
+                {
+                    "engine": engine,
+                    "derived": "agreement",
+                    "precisions": sorted(by_precision),
+                    "runs": sorted(p.run_id for ps in by_precision.values() for p in ps.values()),
+                }
+            )
+            run_id = self.store.start_run(
+                key,
+                "agreement",
+                {"model": self.artifact.model, "engine": engine, "device": self.options.device},
+            )
             self.store.finish_run(run_id, records)
             result.records += records
 
@@ -346,11 +419,19 @@ class Evaluator:
                     testset, _, variant = label.partition("/")
                     if label in reference and testset in self.options.sets:
                         cell = self._cell(engine, precision, testset, variant or None)
-                        records += [{**r, "reference": f"{engines[0]}/{precision}"}
-                                    for r in agreement_records(cell, reference[label], pred)]
+                        records += [
+                            {**r, "reference": f"{engines[0]}/{precision}"}
+                            for r in agreement_records(cell, reference[label], pred)
+                        ]
         if records:
-            key = content_key({"derived": "engines", "engines": engines, "precisions": self.options.precisions,
-                               "runs": sorted(p.run_id for ps in self.predictions.values() for p in ps.values())})
+            key = content_key(
+                {
+                    "derived": "engines",
+                    "engines": engines,
+                    "precisions": self.options.precisions,
+                    "runs": sorted(p.run_id for ps in self.predictions.values() for p in ps.values()),
+                }
+            )
             run_id = self.store.start_run(key, "agreement", {"model": self.artifact.model})
             self.store.finish_run(run_id, records)
             result.records += records
@@ -368,6 +449,9 @@ class Evaluator:
                 )
                 testset, _, variant = label.partition("/")
                 for record in result.records:
-                    if (record["testset"] == testset and (variant or None) == record.get("variant")
-                            and record["precision"] == precision):
+                    if (
+                        record["testset"] == testset
+                        and (variant or None) == record.get("variant")
+                        and record["precision"] == precision
+                    ):
                         record.setdefault("flags", []).append("calibration-overlap")

@@ -42,7 +42,7 @@ class DataConfig:
         return int(math.floor(self.input_size[1] / self.crop_pct))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
@@ -132,7 +132,13 @@ def lite_weights_path(name: str) -> Path:
 
 def lite_state_dict_to_timm(state: dict[str, Any], timm_model: Any) -> dict[str, Any]:
     """Rename an efficientnet_lite_pytorch state dict (`_blocks.N._expand_conv`) to timm's layout."""
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
     ds_block = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     ir_block = {
         "_expand_conv": "conv_pw",
@@ -178,15 +184,27 @@ def _resolve_timm(name: str, checkpoint: str | Path | None) -> ResolvedModel:
         matches = timm.list_models(name) if any(c in name for c in "*?[") else []
         if matches:
             raise UserError(f"{name!r} is a pattern, not one model.", f"Matches: {', '.join(matches[:10])}")
-        raise unknown_name("model", name, [*LITE_PACKAGES, *timm.list_models()], shown=[*LITE_PACKAGES, "any timm name", "torchvision:NAME", "module:callable"])
+        raise unknown_name(
+            "model",
+            name,
+            [*LITE_PACKAGES, *timm.list_models()],
+            shown=[*LITE_PACKAGES, "any timm name", "torchvision:NAME", "module:callable"],
+        )
     if checkpoint is not None:
         model = timm.create_model(name, pretrained=False)
         _load_checkpoint(model, checkpoint)
         source = {"kind": "timm", "timm": name, "checkpoint": str(checkpoint)}
     else:
         model = _create_timm_from_cache(name)
-        source = {"kind": "timm", "timm": name, "pretrained": "local-cache" if model is not None else "random"}
+        source = {
+            "kind": "timm",
+            "timm": name,
+            "pretrained": "local-cache" if model is not None else "random",
+        }
         if model is None:
+            import torch
+
+            torch.manual_seed(0)  # random-init test models must be identical in every process
             model = timm.create_model(name, pretrained=False)
             if not name.startswith("test_"):
                 raise UserError(
@@ -197,22 +215,35 @@ def _resolve_timm(name: str, checkpoint: str | Path | None) -> ResolvedModel:
 
 
 def _create_timm_from_cache(name: str) -> Any | None:
-    """timm model with pretrained weights from the local HF cache only, or None when absent."""
-    import os
+    """timm model with pretrained weights found in the local caches (HF hub or torch hub), else None.
 
+    The caches are looked up directly, so nothing ever reaches for the network.
+    """
     import timm
 
-    old = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        return timm.create_model(name, pretrained=True)
-    except Exception:
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None:
         return None
-    finally:
-        if old is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = old
+    cached = None
+    if getattr(cfg, "hf_hub_id", None):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for filename in ("model.safetensors", "pytorch_model.bin"):
+                found = try_to_load_from_cache(cfg.hf_hub_id, filename)
+                if isinstance(found, str):
+                    cached = found
+                    break
+        except ImportError:
+            cached = None
+    if cached is None and getattr(cfg, "url", None):
+        import torch
+
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name
+        cached = str(candidate) if candidate.is_file() else None
+    if cached is None:
+        return None
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": cached})
 
 
 def _resolve_torchvision(name: str, checkpoint: str | Path | None) -> ResolvedModel:

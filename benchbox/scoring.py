@@ -18,8 +18,9 @@ from benchbox.predict import Predictions
 from benchbox.store import make_record
 
 
-def classification_records(cell: dict[str, Any], pred: Predictions, subset: str | None = None,
-                           top5: bool = True) -> list[dict[str, Any]]:
+def classification_records(
+    cell: dict[str, Any], pred: Predictions, subset: str | None = None, top5: bool = True
+) -> list[dict[str, Any]]:
     """top1/top5 with 95 % intervals, calibration (ece, rms_calib, nll) and the count of non-finite outputs.
 
     With `subset` (a, r), logits are masked to the 200 classes first, as the reference evaluations do.
@@ -43,8 +44,14 @@ def classification_records(cell: dict[str, Any], pred: Predictions, subset: str 
     if finite.any():
         confidence = softmax(logits[finite]).max(axis=1)
         records.append(make_record(cell, "ece", 100.0 * ece(confidence, correct1[finite]), int(finite.sum())))
-        records.append(make_record(cell, "rms_calib", 100.0 * rms_calibration_error(confidence, correct1[finite]),
-                                   int(finite.sum())))
+        records.append(
+            make_record(
+                cell,
+                "rms_calib",
+                100.0 * rms_calibration_error(confidence, correct1[finite]),
+                int(finite.sum()),
+            )
+        )
         records.append(make_record(cell, "nll", nll(logits[finite], labels[finite]), int(finite.sum())))
     records.append(make_record(cell, "nonfinite_outputs", float(pred.nonfinite), n))
     return records
@@ -58,8 +65,9 @@ def clean_subset_records(cell: dict[str, Any], val: Predictions, subset: str) ->
     return classification_records({**cell, "variant": "val-200-clean"}, clean, subset, top5=False)[:1]
 
 
-def real_records(cell: dict[str, Any], val: Predictions, val_keys: Sequence[str],
-                 real_lists: Sequence[Sequence[int]]) -> tuple[list[dict[str, Any]], list[str]]:
+def real_records(
+    cell: dict[str, Any], val: Predictions, val_keys: Sequence[str], real_lists: Sequence[Sequence[int]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """ReaL top-1 keyed by the val file number (so any subset of val works); empty label lists are skipped."""
     from benchbox.datasets.readers import val_file_number
 
@@ -71,8 +79,9 @@ def real_records(cell: dict[str, Any], val: Predictions, val_keys: Sequence[str]
             continue
         top1.append(int(np.argmax(val.logits[row])))
         lists.append(real_lists[number - 1])
-    problems = [f"real: {unkeyed} val images are not named ILSVRC2012_val_XXXXXXXX and have no ReaL labels"] \
-        if unkeyed else []
+    problems = (
+        [f"real: {unkeyed} val images are not named ILSVRC2012_val_XXXXXXXX and have no ReaL labels"] if unkeyed else []
+    )
     correct = real_correct(np.asarray(top1, dtype=np.int64), lists)
     if correct.size == 0:
         return [make_record(cell, "real_top1", math.nan, 0)], problems
@@ -105,8 +114,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def corruption_records(cell: dict[str, Any], per_variant: dict[str, Predictions],
-                       clean_top1: float | None) -> list[dict[str, Any]]:
+def corruption_records(
+    cell: dict[str, Any], per_variant: dict[str, Predictions], clean_top1: float | None
+) -> list[dict[str, Any]]:
     """ImageNet-C: error per corruption/severity, CE per corruption, mCE over the 15, relative mCE."""
     errors, records = {}, []
     for variant, pred in per_variant.items():
@@ -120,8 +130,17 @@ def corruption_records(cell: dict[str, Any], per_variant: dict[str, Predictions]
     per_corruption = corruption_errors(errors)
     for corruption, info in per_corruption.items():
         flags = [] if info["complete"] else ["partial-severities"]
-        records.append(make_record({**cell, "variant": corruption}, "ce", info["ce"], None, None,
-                                   error=info["error"], flags=flags or None))
+        records.append(
+            make_record(
+                {**cell, "variant": corruption},
+                "ce",
+                info["ce"],
+                None,
+                None,
+                error=info["error"],
+                flags=flags or None,
+            )
+        )
     clean_error = None if clean_top1 is None else 1.0 - clean_top1 / 100.0
     summary = mce(per_corruption, clean_error)
     flags = [] if summary["n_corruptions"] == 15 else [f"only {summary['n_corruptions']} of 15 corruptions"]
@@ -146,7 +165,16 @@ def agreement_records(cell: dict[str, Any], reference: Predictions, other: Predi
     ref_correct = topk_correct(ref_logits, labels, 1)
     other_correct = topk_correct(oth_logits, labels, 1)
     paired = paired_difference(ref_correct, other_correct)
-    records.append(make_record(cell, "top1_delta", 100.0 * paired["diff"], paired["n"],
-                               [100.0 * paired["lo"], 100.0 * paired["hi"]], n10=paired["n10"], n01=paired["n01"]))
+    records.append(
+        make_record(
+            cell,
+            "top1_delta",
+            100.0 * paired["diff"],
+            paired["n"],
+            [100.0 * paired["lo"], 100.0 * paired["hi"]],
+            n10=paired["n10"],
+            n01=paired["n01"],
+        )
+    )
     records.append(make_record(cell, "mcnemar_p", mcnemar_exact(paired["n10"], paired["n01"]), paired["n"]))
     return records

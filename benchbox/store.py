@@ -20,7 +20,18 @@ import numpy as np
 from benchbox.exporters.manifest import now_iso
 
 DEFAULT_STORE = "benchbox-results"
-RECORD_FIELDS = ("model", "engine", "device", "precision", "testset", "variant", "metric", "value", "n", "ci95")
+RECORD_FIELDS = (
+    "model",
+    "engine",
+    "device",
+    "precision",
+    "testset",
+    "variant",
+    "metric",
+    "value",
+    "n",
+    "ci95",
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -50,13 +61,23 @@ CREATE INDEX IF NOT EXISTS records_run ON records(run_id);
 
 
 def make_record(
-    cell: dict[str, Any], metric: str, value: float, n: int | None = None,
-    ci95: list[float] | None = None, **extra: Any,
+    cell: dict[str, Any],
+    metric: str,
+    value: float,
+    n: int | None = None,
+    ci95: list[float] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """One record: the cell's identity fields plus metric, value, n and ci95 (extras kept alongside)."""
     record = {key: cell.get(key) for key in RECORD_FIELDS[:6]}
-    record.update({"metric": metric, "value": _clean(value), "n": n,
-                   "ci95": [_clean(c) for c in ci95] if ci95 is not None else None})
+    record.update(
+        {
+            "metric": metric,
+            "value": _clean(value),
+            "n": n,
+            "ci95": [_clean(c) for c in ci95] if ci95 is not None else None,
+        }
+    )
     record.update({k: v for k, v in extra.items() if v is not None})
     return record
 
@@ -120,8 +141,10 @@ class ResultStore:
             self._conn.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
             for record in records:
                 self._insert_record(run_id, record)
-            self._conn.execute("UPDATE runs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
-                               (error, now_iso(), run_id))
+            self._conn.execute(
+                "UPDATE runs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
+                (error, now_iso(), run_id),
+            )
 
     def run_info(self, run_id: int) -> dict[str, Any]:
         row = self._conn.execute("SELECT info FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -138,8 +161,16 @@ class ResultStore:
         self._conn.execute(
             "INSERT INTO records (run_id, model, engine, device, precision, testset, variant, metric, value, n,"
             " ci_lo, ci_hi, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, *(record.get(k) for k in RECORD_FIELDS[:6]), record["metric"], _clean(record.get("value")),
-             record.get("n"), _clean(ci[0]), _clean(ci[1]), json.dumps(extra, default=str)),
+            (
+                run_id,
+                *(record.get(k) for k in RECORD_FIELDS[:6]),
+                record["metric"],
+                _clean(record.get("value")),
+                record.get("n"),
+                _clean(ci[0]),
+                _clean(ci[1]),
+                json.dumps(extra, default=str),
+            ),
         )
 
     def records_for_run(self, run_id: int) -> list[dict[str, Any]]:
@@ -177,8 +208,10 @@ class ResultStore:
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
-        self._conn.execute("INSERT OR REPLACE INTO chunks (run_id, start, stop, path) VALUES (?, ?, ?, ?)",
-                           (run_id, start, stop, str(path.relative_to(self.directory))))
+        self._conn.execute(
+            "INSERT OR REPLACE INTO chunks (run_id, start, stop, path) VALUES (?, ?, ?, ?)",
+            (run_id, start, stop, str(path.relative_to(self.directory))),
+        )
 
     def load_chunks(self, run_id: int) -> tuple[int, list[dict[str, np.ndarray]]]:
         """Contiguous chunks from sample 0 (a gap ends them) and the sample index where they stop."""

@@ -78,8 +78,12 @@ def resolve_testset(name: str) -> TestSet:
     for spec in TESTSETS.values():
         if key == spec.name or key in spec.aliases:
             return spec
-    raise unknown_name("test set", name, [*TESTSETS, *(a for t in TESTSETS.values() for a in t.aliases)],
-                       shown=list(TESTSETS))
+    raise unknown_name(
+        "test set",
+        name,
+        [*TESTSETS, *(a for t in TESTSETS.values() for a in t.aliases)],
+        shown=list(TESTSETS),
+    )
 
 
 def parse_sets(spec: str) -> list[str]:

@@ -23,8 +23,15 @@ def survey(data_root: Path | None, overrides: dict[str, Path] | None = None) -> 
     located = locate(data_root, overrides)
     rows = []
     for name, spec in TESTSETS.items():
-        row: dict[str, Any] = {"set": name, "title": spec.title, "found": False, "where": None, "count": None,
-                               "official": spec.official_count, "problems": []}
+        row: dict[str, Any] = {
+            "set": name,
+            "title": spec.title,
+            "found": False,
+            "where": None,
+            "count": None,
+            "official": spec.official_count,
+            "problems": [],
+        }
         try:
             _survey_one(name, located, data_root, overrides, row)
         except UserError as exc:
@@ -53,8 +60,12 @@ def _survey_one(name: str, located, data_root, overrides, row: dict[str, Any]) -
             sample_set = read_image_folder(path, "v2", variant)
             total += len(sample_set.samples)
             row["problems"].extend(f"{variant}: {p}" for p in sample_set.problems)
-        row.update(found=True, where=", ".join(str(p) for p in variants.values()), count=total,
-                   official=10000 * len(variants))
+        row.update(
+            found=True,
+            where=", ".join(str(p) for p in variants.values()),
+            count=total,
+            official=10000 * len(variants),
+        )
         return
     folder = located[name]
     if folder is None:

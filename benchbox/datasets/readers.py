@@ -113,7 +113,7 @@ def read_numeric_folders(folder: Path, testset: str, variant: str | None = None)
     bad = [n for n in names if not n.isdigit() or not 0 <= int(n) < 1000]
     if bad:
         problems.append(f"{len(bad)} folders are not class indices 0..999 (e.g. {bad[:3]}); ignored")
-    valid = sorted((int(n) for n in names if n not in bad))
+    valid = sorted(int(n) for n in names if n not in bad)
     if len(valid) != 1000:
         problems.append(f"{len(valid)} of 1000 class folders present")
     for label in valid:
@@ -198,8 +198,10 @@ def read_image_folder(folder: Path, testset: str, variant: str | None = None) ->
         return read_numeric_folders(folder, testset, variant)
     if layout == "flat" and testset == "val":
         return read_flat_val(folder, testset)
-    raise UserError(f"{folder} does not look like a {TESTSETS[testset].title} folder ({layout}).",
-                    expected_layout(testset))
+    raise UserError(
+        f"{folder} does not look like a {TESTSETS[testset].title} folder ({layout}).",
+        expected_layout(testset),
+    )
 
 
 def read_c_tree(root: Path, corruptions: tuple[str, ...] | None = None) -> list[SampleSet]:

@@ -47,5 +47,6 @@ def write_image_folder(out: str | Path, wnids: list[str], per_class: int, seed: 
 def synthetic_batch(n: int, transform, seed: int = 0) -> np.ndarray:
     """n generated images through an eval transform: a realistic input batch for parity checks."""
     rng = np.random.default_rng(seed)
-    return np.stack([transform(make_image(rng, int(rng.integers(240, 400)), int(rng.integers(240, 400))))
-                     for _ in range(n)])
+    return np.stack(
+        [transform(make_image(rng, int(rng.integers(240, 400)), int(rng.integers(240, 400)))) for _ in range(n)]
+    )

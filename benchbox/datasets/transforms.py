@@ -46,7 +46,8 @@ class EvalTransform:
     def __init__(self, config: DataConfig, resize: bool = True) -> None:
         if config.interpolation not in INTERPOLATIONS:
             raise UserError(
-                f"Unsupported interpolation {config.interpolation!r}.", f"Use one of {sorted(INTERPOLATIONS)}."
+                f"Unsupported interpolation {config.interpolation!r}.",
+                f"Use one of {sorted(INTERPOLATIONS)}.",
             )
         if config.crop_mode not in ("center", "squash"):
             raise UserError(f"Unsupported crop_mode {config.crop_mode!r}.", "benchbox supports center and squash.")

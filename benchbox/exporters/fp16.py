@@ -20,8 +20,18 @@ FP16_MAX = 65504.0
 FP16_SAFE_MAX = FP16_MAX / 16  # headroom for sums inside a node
 FP16_MIN_NORMAL = 6.103515625e-05
 REDUCTION_LIMIT = 4096
-REDUCTIONS = {"ReduceSum", "ReduceMean", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
-              "ReduceLogSumExp", "GlobalAveragePool", "Softmax", "LogSoftmax"}
+REDUCTIONS = {
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceProd",
+    "ReduceSumSquare",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSumExp",
+    "GlobalAveragePool",
+    "Softmax",
+    "LogSoftmax",
+}
 
 
 def choose_fp32_nodes(model, ranges: dict[str, dict]) -> dict[str, str]:
@@ -107,8 +117,13 @@ def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str
     ranges = activation_ranges(fp32_path, batch)
     model = onnx.load(str(fp32_path))
     keep = choose_fp32_nodes(model, ranges)
-    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=list(keep),
-                                         min_positive_val=5.96e-08, max_finite_val=FP16_MAX)
+    converted = convert_float_to_float16(
+        model,
+        keep_io_types=True,
+        node_block_list=list(keep),
+        min_positive_val=5.96e-08,
+        max_finite_val=FP16_MAX,
+    )
     topological_sort(converted.graph)
     onnx.checker.check_model(converted)
     tmp = out_path.with_suffix(".tmp")

@@ -29,7 +29,7 @@ def activation_ranges(model_path: str | Path, batch: np.ndarray, input_name: str
     names = [o.name for o in session.get_outputs()]
     ranges: dict[str, dict] = {}
     for start in range(0, batch.shape[0], 8):
-        outputs = session.run(names, {input_name: batch[start:start + 8]})
+        outputs = session.run(names, {input_name: batch[start : start + 8]})
         for name, value in zip(names, outputs):
             if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
                 continue

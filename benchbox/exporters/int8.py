@@ -33,8 +33,10 @@ def select_calibration_files(folder: Path, count: int, seed: int = 0) -> list[Pa
     subdirs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name))
     pools: list[list[Path]] = []
     for sub in subdirs or [root]:
-        files = sorted((p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-                       key=lambda p: natural_key(p.name))
+        files = sorted(
+            (p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
         rng.shuffle(files)
         if files:
             pools.append(files)
@@ -78,7 +80,7 @@ class _ArrayReader:
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self.position >= self.batch.shape[0]:
             return None
-        chunk = self.batch[self.position:self.position + self.size]
+        chunk = self.batch[self.position : self.position + self.size]
         self.position += self.size
         return {self.input_name: chunk}
 
@@ -105,8 +107,9 @@ def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> Path:
     return out_path
 
 
-def quantize(pre_path: Path, out_path: Path, flavour: str, method: str, batch: np.ndarray,
-             input_name: str = "input") -> dict[str, Any]:
+def quantize(
+    pre_path: Path, out_path: Path, flavour: str, method: str, batch: np.ndarray, input_name: str = "input"
+) -> dict[str, Any]:
     """Write the Q/DQ model for a flavour and return its settings."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -114,21 +117,38 @@ def quantize(pre_path: Path, out_path: Path, flavour: str, method: str, batch: n
         raise UserError(f"Unknown INT8 flavour {flavour!r}.", f"Use one of {FLAVOURS}.")
     if method not in METHODS:
         raise UserError(f"Unknown calibration method {method!r}.", f"Use one of {', '.join(METHODS)}.")
-    calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-             "percentile": CalibrationMethod.Percentile}[method]
+    calib = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
     if flavour == "int8":
-        settings = {"activation_type": QuantType.QInt8, "weight_type": QuantType.QInt8, "per_channel": True,
-                    "reduce_range": False,
-                    "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
+        settings = {
+            "activation_type": QuantType.QInt8,
+            "weight_type": QuantType.QInt8,
+            "per_channel": True,
+            "reduce_range": False,
+            "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True},
+        }
     else:
-        settings = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "per_channel": True,
-                    "reduce_range": not cpu_has_vnni(),
-                    "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True}}
+        settings = {
+            "activation_type": QuantType.QUInt8,
+            "weight_type": QuantType.QInt8,
+            "per_channel": True,
+            "reduce_range": not cpu_has_vnni(),
+            "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True},
+        }
     if method == "entropy":
         settings["extra_options"]["CalibTensorRangeSymmetric"] = flavour == "int8"
     tmp = out_path.with_suffix(".tmp.onnx")
-    quantize_static(str(pre_path), str(tmp), _ArrayReader(batch, input_name), quant_format=QuantFormat.QDQ,
-                    calibrate_method=calib, **settings)
+    quantize_static(
+        str(pre_path),
+        str(tmp),
+        _ArrayReader(batch, input_name),
+        quant_format=QuantFormat.QDQ,
+        calibrate_method=calib,
+        **settings,
+    )
     tmp.replace(out_path)
     return {
         "flavour": flavour,

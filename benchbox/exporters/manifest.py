@@ -30,7 +30,17 @@ def library_versions() -> dict[str, str | None]:
     """Versions of the libraries that shape an artifact's numbers (None when not installed)."""
     from importlib import metadata
 
-    names = ("benchbox", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "timm", "numpy", "pillow", "tensorrt")
+    names = (
+        "benchbox",
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "onnxruntime-gpu",
+        "timm",
+        "numpy",
+        "pillow",
+        "tensorrt",
+    )
     versions = {}
     for name in names:
         try:
@@ -65,8 +75,10 @@ class Artifact:
         except json.JSONDecodeError as exc:
             raise UserError(f"{path} is not valid JSON ({exc}).", "Re-run benchbox export to rebuild it.") from exc
         if manifest.get("schema") != SCHEMA_VERSION:
-            raise UserError(f"{path} has schema {manifest.get('schema')}, expected {SCHEMA_VERSION}.",
-                            "Re-run benchbox export with this version.")
+            raise UserError(
+                f"{path} has schema {manifest.get('schema')}, expected {SCHEMA_VERSION}.",
+                "Re-run benchbox export with this version.",
+            )
         return cls(directory, manifest)
 
     @property

@@ -53,8 +53,16 @@ class OnnxFromTorch:
         elif self.model_name in LITE_PACKAGES:
             weights = sha256_file(lite_weights_path(self.model_name))
         versions = library_versions()
-        return content_key({"model": self.model_name, "weights": weights, "opset": self.opset,
-                            "torch": versions["torch"], "timm": versions["timm"], "benchbox": versions["benchbox"]})
+        return content_key(
+            {
+                "model": self.model_name,
+                "weights": weights,
+                "opset": self.opset,
+                "torch": versions["torch"],
+                "timm": versions["timm"],
+                "benchbox": versions["benchbox"],
+            }
+        )
 
     def __call__(self) -> Artifact:
         """Build (or reuse) the artifact and return it."""
@@ -100,8 +108,13 @@ class OnnxFromTorch:
             "created": now_iso(),
             "data_config": resolved.data_config.to_dict(),
             "inputs": [{"name": INPUT_NAME, "shape": ["batch", *resolved.data_config.input_size], "dtype": "float32"}],
-            "outputs": [{"name": OUTPUT_NAME, "shape": ["batch", resolved.data_config.num_classes],
-                         "dtype": "float32"}],
+            "outputs": [
+                {
+                    "name": OUTPUT_NAME,
+                    "shape": ["batch", resolved.data_config.num_classes],
+                    "dtype": "float32",
+                }
+            ],
             "opset": self.opset,
             "exporter": exporter,
             "files": {"fp32": {"path": path.name, "sha256": sha256_file(path), "parity": parity}},
@@ -124,15 +137,27 @@ def export_onnx(module: Any, input_size: tuple[int, int, int], path: Path, opset
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                module, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_shapes={arg_name: {0: "batch"}}, opset_version=opset, dynamo=True, external_data=False,
+                module,
+                (example,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes={arg_name: {0: "batch"}},
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
                 verbose=False,
             )
             return "dynamo"
         except Exception:
             torch.onnx.export(
-                module, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=min(opset, 20),
+                module,
+                (example,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=min(opset, 20),
                 dynamo=False,
             )
             return "torchscript"
@@ -165,9 +190,13 @@ def compare_logits(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
     finite = bool(np.isfinite(other).all())
     diff = np.abs(reference - other)
     agree = float(np.mean(reference.argmax(1) == other.argmax(1)) * 100.0)
-    return {"max_abs_diff": float(np.nanmax(diff)) if finite else float("inf"),
-            "mean_abs_diff": float(np.nanmean(diff)) if finite else float("inf"),
-            "top1_agreement": agree, "n": int(reference.shape[0]), "finite": finite}
+    return {
+        "max_abs_diff": float(np.nanmax(diff)) if finite else float("inf"),
+        "mean_abs_diff": float(np.nanmean(diff)) if finite else float("inf"),
+        "top1_agreement": agree,
+        "n": int(reference.shape[0]),
+        "finite": finite,
+    }
 
 
 def torch_onnx_parity(resolved: ResolvedModel, path: Path, images: list[str] | None) -> dict[str, Any]:

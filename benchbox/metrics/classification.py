@@ -29,8 +29,12 @@ def accuracy(correct: np.ndarray) -> dict[str, float]:
     n = int(correct.size)
     hits = int(correct.sum())
     lo, hi = wilson_interval(hits, n)
-    return {"value": 100.0 * hits / n if n else float("nan"), "ci95": [100.0 * lo, 100.0 * hi], "n": n,
-            "hits": hits}
+    return {
+        "value": 100.0 * hits / n if n else float("nan"),
+        "ci95": [100.0 * lo, 100.0 * hi],
+        "n": n,
+        "hits": hits,
+    }
 
 
 def mask_logits(logits: np.ndarray, labels: np.ndarray, class_indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

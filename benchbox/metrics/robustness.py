@@ -40,8 +40,12 @@ def corruption_errors(errors: Mapping[tuple[str, int], float]) -> dict[str, dict
         if corruption in base:
             alex = [base[corruption][s - 1] for s in severities]
             ce = 100.0 * sum(per_severity[s] for s in severities) / sum(alex)
-        out[corruption] = {"error": 100.0 * mean_err, "ce": ce, "severities": severities,
-                           "complete": severities == [1, 2, 3, 4, 5]}
+        out[corruption] = {
+            "error": 100.0 * mean_err,
+            "ce": ce,
+            "severities": severities,
+            "complete": severities == [1, 2, 3, 4, 5],
+        }
         out[corruption]["error_fraction"] = mean_err
         out[corruption]["alexnet_error_fraction"] = float(np.mean(alex)) if corruption in base else math.nan
     return out
@@ -56,11 +60,15 @@ def mce(per_corruption: Mapping[str, dict], clean_error: float | None = None) ->
     clean_alex = alexnet_c_baseline()["clean_error"]
     present = [c for c in C_CORRUPTIONS if c in per_corruption]
     ces = [per_corruption[c]["ce"] for c in present]
-    result = {"mce": float(np.mean(ces)) if len(present) == len(C_CORRUPTIONS) else math.nan,
-              "mce_partial": float(np.mean(ces)) if ces else math.nan, "n_corruptions": len(present)}
+    result = {
+        "mce": float(np.mean(ces)) if len(present) == len(C_CORRUPTIONS) else math.nan,
+        "mce_partial": float(np.mean(ces)) if ces else math.nan,
+        "n_corruptions": len(present),
+    }
     if clean_error is not None:
         rel = [
-            100.0 * (per_corruption[c]["error_fraction"] - clean_error)
+            100.0
+            * (per_corruption[c]["error_fraction"] - clean_error)
             / (per_corruption[c]["alexnet_error_fraction"] - clean_alex)
             for c in present
         ]

@@ -47,8 +47,17 @@ def mcnemar_exact(n10: int, n01: int) -> float:
     if m == 0:
         return 1.0
     k = min(n10, n01)
-    tail = sum(math.comb(m, i) for i in range(k + 1))
-    return min(1.0, 2 * tail / 2**m)  # int / int is correctly rounded in Python, however large m is
+    if m <= 2000:  # exact integers
+        term, tail = 1, 1
+        for i in range(k):
+            term = term * (m - i) // (i + 1)
+            tail += term
+        return min(1.0, 2 * tail / 2**m)
+    # log space for large counts: log C(m, i) via lgamma, summed with log-sum-exp
+    logs = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) for i in range(k + 1)]
+    top = max(logs)
+    log_tail = top + math.log(sum(math.exp(v - top) for v in logs))
+    return min(1.0, math.exp(math.log(2.0) + log_tail - m * math.log(2.0)))
 
 
 def bootstrap_ci(values: np.ndarray, statistic=np.mean, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:

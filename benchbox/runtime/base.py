@@ -58,8 +58,7 @@ class BaseRunner:
         if not self.is_active:
             raise RuntimeError(f"{self.name} is not active; call activate() first")
         if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
-            raise TypeError(f"expected a float32 numpy batch, got {type(batch).__name__} "
-                            f"{getattr(batch, 'dtype', '')}")
+            raise TypeError(f"expected a float32 numpy batch, got {type(batch).__name__} {getattr(batch, 'dtype', '')}")
         if batch.ndim != 4 or tuple(batch.shape[1:]) != self.input_shape:
             raise ValueError(f"expected shape (N, {', '.join(map(str, self.input_shape))}), got {batch.shape}")
         start = time.perf_counter()

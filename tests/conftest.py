@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny generated models and images; the real sample data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_ROOT = Path(os.environ.get("BENCHBOX_SAMPLE_ROOT", REPO.parent / "shared" / "data" / "imagenet-sample"))
+TINY_MODEL = "test_efficientnet"
+
+
+@pytest.fixture(scope="session")
+def sample_root() -> Path:
+    if not (SAMPLE_ROOT / "val").is_dir():
+        pytest.skip(f"real ImageNet sample not found at {SAMPLE_ROOT} (set BENCHBOX_SAMPLE_ROOT)")
+    return SAMPLE_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_images(tmp_path_factory) -> Path:
+    """A generated val-layout folder: 4 classes x 3 images."""
+    from benchbox.datasets.synthetic import write_image_folder
+
+    root = tmp_path_factory.mktemp("tiny_images")
+    write_image_folder(root / "val", ["n01440764", "n01443537", "n01484850", "n15075141"], per_class=3, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory):
+    """test_efficientnet (random weights, seeded) exported to FP32 ONNX."""
+    from benchbox.exporters.onnx import OnnxFromTorch
+
+    return OnnxFromTorch(TINY_MODEL, tmp_path_factory.mktemp("tiny_artifact") / "art")()
+
+
+@pytest.fixture(scope="session")
+def tiny_full_artifact(tmp_path_factory, tiny_images):
+    """test_efficientnet with fp16, int8 and int8-cpu, calibrated on generated images."""
+    from benchbox.build import build_artifacts
+
+    out = tmp_path_factory.mktemp("tiny_full") / "art"
+    return build_artifacts(
+        TINY_MODEL,
+        out,
+        precisions=["fp32", "fp16", "int8"],
+        calib_data=tiny_images / "val",
+        calib_size=8,
+        calib_method="minmax",
+    )

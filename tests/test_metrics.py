@@ -1,0 +1,169 @@
+"""Every metric against values computed by hand (the arithmetic is in the comments)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benchbox.metrics.calibration import ece, nll, rms_calibration_error, softmax
+from benchbox.metrics.classification import accuracy, mask_logits, real_correct, topk_correct
+from benchbox.metrics.ood import aupr, auroc, fpr_at_recall
+from benchbox.metrics.robustness import (
+    corruption_errors,
+    flip_probability,
+    mce,
+    top5_distance,
+    top5_distance_pair,
+)
+from benchbox.metrics.stats import mcnemar_exact, paired_difference, wilson_interval
+
+
+def test_topk_and_accuracy():
+    logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
+    labels = np.array([1, 2, 1, 1])
+    top1 = topk_correct(logits, labels, 1)
+    top2 = topk_correct(logits, labels, 2)
+    assert top1.tolist() == [True, False, False, False]
+    assert top2.tolist() == [True, False, True, True]
+    acc = accuracy(top2)
+    assert acc["value"] == 75.0 and acc["n"] == 4 and acc["hits"] == 3
+
+
+def test_wilson_interval_hand_computed():
+    # p = 0.8, n = 100, z = 1.96: centre = (0.8 + 1.9208/100) / 1.038416 = 0.78891,
+    # half = 1.96 * sqrt(0.0016 + 0.000096) / 1.038416 = 0.077733
+    lo, hi = wilson_interval(80, 100)
+    assert lo == pytest.approx(0.7112, abs=1e-4) and hi == pytest.approx(0.8666, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0
+
+
+def test_paired_difference_and_mcnemar():
+    a = np.array([1, 1, 1, 1, 0, 0, 1, 1, 0, 1], bool)
+    b = np.array([1, 0, 1, 1, 1, 0, 0, 1, 0, 1], bool)
+    out = paired_difference(a, b)
+    # n10 = 2 (a right, b wrong: idx 1, 6), n01 = 1 (idx 4); diff = (1 - 2) / 10 = -0.1
+    # var = ((1 + 2) - (1 - 2)^2 / 10) / 100 = 0.029; half = 1.96 * 0.170294 = 0.333770
+    assert (out["n10"], out["n01"]) == (2, 1)
+    assert out["diff"] == pytest.approx(-0.1)
+    assert out["hi"] - out["diff"] == pytest.approx(1.959964 * math.sqrt(0.029), rel=1e-6)
+    # exact two-sided: 2 * P(X <= 1), X ~ Bin(3, .5) = 2 * (1 + 3) / 8 = 1.0
+    assert mcnemar_exact(2, 1) == 1.0
+    # 2 * P(X <= 0), X ~ Bin(10, .5) = 2 / 1024
+    assert mcnemar_exact(10, 0) == pytest.approx(2 / 1024)
+    # (12, 1): m = 13, 2 * (C(13,0) + C(13,1)) / 2^13 = 28 / 8192
+    assert mcnemar_exact(12, 1) == pytest.approx(28 / 8192)
+    assert mcnemar_exact(0, 0) == 1.0
+    assert 0.0 <= mcnemar_exact(30000, 29000) < 1e-4  # large counts stay exact, no overflow
+
+
+def test_mask_logits_and_real():
+    logits = np.arange(12, dtype=float).reshape(2, 6)
+    masked, labels = mask_logits(logits, np.array([4, 2]), [1, 4, 5])
+    assert masked.tolist() == [[1, 4, 5], [7, 10, 11]]
+    assert labels.tolist() == [1, -1]
+    correct = real_correct(np.array([3, 7, 1]), [[3, 4], [], [2]])
+    assert correct.tolist() == [True, False]  # the empty list is skipped
+
+
+def test_ece_hand_computed():
+    conf = np.array([0.95, 0.95, 0.55, 0.55, 0.25])
+    correct = np.array([1, 0, 1, 1, 0])
+    # 15 bins: 0.95 -> bin 14, 0.55 -> bin 8, 0.25 -> bin 3
+    # bin14: 2/5 * |0.5 - 0.95| = 0.18; bin8: 2/5 * |1 - 0.55| = 0.18; bin3: 1/5 * |0 - 0.25| = 0.05
+    assert ece(conf, correct) == pytest.approx(0.41)
+    assert ece(np.array([1.0]), np.array([1])) == pytest.approx(0.0)  # 1.0 lands in the last bin
+
+
+def test_rms_calibration_error_reproduces_reference_quirk():
+    conf = np.concatenate([np.full(100, 0.9), np.full(100, 0.6), np.full(50, 0.3)])
+    correct = np.concatenate([np.ones(100), np.zeros(100), np.ones(50)])
+    # sorted by confidence: bins [0,100) -> the 50 at .3 (acc 1) and 50 of .6 (acc 0), [100,250) -> the rest
+    # only the first bin is visited (reference skips the last): mean conf .45, acc .5, weight 100/250
+    expected = math.sqrt(100 / 250 * (0.45 - 0.5) ** 2)
+    assert rms_calibration_error(conf, correct) == pytest.approx(expected)
+    assert math.isnan(rms_calibration_error(conf[:50], correct[:50]))
+
+
+def test_nll_and_softmax():
+    logits = np.array([[0.0, math.log(3.0)], [math.log(4.0), 0.0]])
+    # softmax rows: [1/4, 3/4], [4/5, 1/5]; labels 1, 1 -> -(log .75 + log .2) / 2
+    assert softmax(logits)[0].tolist() == pytest.approx([0.25, 0.75])
+    assert nll(logits, np.array([1, 1])) == pytest.approx(-(math.log(0.75) + math.log(0.2)) / 2)
+
+
+def test_ood_metrics_hand_computed():
+    pos = np.array([0.9, 0.8, 0.4])
+    neg = np.array([0.7, 0.3, 0.2, 0.1])
+    # ranking desc: .9P .8P .7N .4P .3N .2N .1N
+    # AP = sum over positives of precision at its rank / 3 = (1/1 + 2/2 + 3/4) / 3
+    assert aupr(pos, neg) == pytest.approx((1 + 1 + 0.75) / 3)
+    # AUROC: pairs pos > neg: .9 > all 4, .8 > all 4, .4 > 3 -> 11 / 12
+    assert auroc(pos, neg) == pytest.approx(11 / 12)
+    # recall 1 first reached at threshold .4 with 1 false positive of 4 -> FPR 0.25
+    assert fpr_at_recall(pos, neg, 0.95) == pytest.approx(0.25)
+    assert auroc(np.array([0.5]), np.array([0.5])) == pytest.approx(0.5)  # ties count half
+
+
+def test_ood_matches_sklearn_when_available():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(1, 1, 300).round(1), rng.normal(0, 1, 700).round(1)  # rounding makes ties
+    labels = np.r_[np.ones(300), np.zeros(700)]
+    scores = np.r_[pos, neg]
+    assert aupr(pos, neg) == pytest.approx(sk.average_precision_score(labels, scores))
+    assert auroc(pos, neg) == pytest.approx(sk.roc_auc_score(labels, scores))
+
+
+def test_corruption_errors_and_mce():
+    errors = {("gaussian_noise", s): e for s, e in zip(range(1, 6), [0.2, 0.3, 0.4, 0.5, 0.6])}
+    per = corruption_errors(errors)
+    # CE = sum(errors) / sum(AlexNet severities) = 2.0 / 4.43214 * 100
+    assert per["gaussian_noise"]["ce"] == pytest.approx(100 * 2.0 / (0.69528 + 0.82542 + 0.93554 + 0.98138 + 0.99452))
+    assert per["gaussian_noise"]["error"] == pytest.approx(40.0)
+    summary = mce(per, clean_error=0.25)
+    assert math.isnan(summary["mce"]) and summary["n_corruptions"] == 1  # 14 missing: no full mCE
+    # relative CE = (0.4 - 0.25) / (0.886428 - 0.4348)
+    assert summary["relative_mce_partial"] == pytest.approx(100 * 0.15 / (0.886428 - 0.4348), rel=1e-5)
+
+
+def test_full_mce_is_mean_of_15():
+    from benchbox.datasets.catalog import C_CORRUPTIONS
+    from benchbox.metrics.robustness import alexnet_c_baseline
+
+    base = alexnet_c_baseline()["severity"]
+    # a model with exactly half of AlexNet's error everywhere has CE 50 on each and mCE 50
+    errors = {(c, s): base[c][s - 1] / 2 for c in C_CORRUPTIONS for s in range(1, 6)}
+    errors[("saturate", 1)] = 0.9  # extras are reported but never averaged
+    summary = mce(corruption_errors(errors))
+    assert summary["mce"] == pytest.approx(50.0)
+
+
+def test_flip_probability_noise_vs_sequence():
+    preds = [np.array([1, 2, 1, 1, 3])]
+    # sequence: pairs (0,1)(1,2)(2,3)(3,4): flips 1,1,0,1 -> 3/4
+    assert flip_probability(preds, noise=False) == pytest.approx(0.75)
+    # noise: every frame vs frame 0 (=1): 2!=1, 1, 1, 3!=1 -> 2/4
+    assert flip_probability(preds, noise=True) == pytest.approx(0.5)
+    # difficulty 2 (non-noise): subsequences 0,2,4 and 1,3: pairs (0,2)(2,4)(1,3) -> 0,1,1 -> 2/3
+    assert flip_probability(preds, noise=False, difficulty=2) == pytest.approx(2 / 3)
+
+
+def test_top5_distance():
+    ref = np.array([10.0, 9, 8, 7, 6, 5, 4, 3])
+    assert top5_distance_pair(ref, ref) == 0
+    swapped = np.array([9.0, 10, 8, 7, 6, 5, 4, 3])  # top-2 swapped: |0-1| + |1-0| = 2
+    assert top5_distance_pair(ref, swapped) == 2
+    dropped = np.array([0.0, 9, 8, 7, 6, 5, 4, 3])  # class 0 falls to rank 8: |0 - min(7, 5)| = 5, others shift
+    # sigma = ranks of classes 0..4 in other = [8, 1, 2, 3, 4] -> |0-5| + |1-0| + |2-1| + |3-2| + |4-3| = 9
+    assert top5_distance_pair(ref, dropped) == 9
+    assert top5_distance([np.stack([ref, swapped, ref])], noise=False) == pytest.approx(2.0)
+    assert top5_distance([np.stack([ref, swapped, ref])], noise=True) == pytest.approx(1.0)
+
+
+def test_mcnemar_log_space_agrees_with_exact_integers():
+    from benchbox.metrics import stats
+
+    exact = 2 * sum(math.comb(2001, i) for i in range(982)) / 2**2001  # P(X <= 981)
+    assert stats.mcnemar_exact(1020, 981) == pytest.approx(exact, rel=1e-9)
