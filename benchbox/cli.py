@@ -96,15 +96,9 @@ def eval_(
     from benchbox.datasets.catalog import parse_sets
     from benchbox.evaluate import EvalOptions, Evaluator
     from benchbox.exporters.manifest import Artifact
-    from benchbox.runtime import ENGINES
     from benchbox.store import ResultStore
 
-    engines = _split(engine)
-    for e in engines:
-        if e not in ENGINES:
-            from benchbox.errors import unknown_name
-
-            raise unknown_name("engine", e, ENGINES)
+    engines = _check_engines(_split(engine))
     artifact = Artifact.load(artifacts)
     options = EvalOptions(
         engines=engines,
@@ -120,16 +114,92 @@ def eval_(
         device=device,
         threads=threads,
     )
-    if "trt" in engines:
-        from benchbox.runtime.tensorrt import require_tensorrt
-
-        require_tensorrt()
     result_store = ResultStore(store)
     with progress_bars() as update:
         result = Evaluator(artifact, result_store, options, update).run()
     print_records(result.records, title=f"{artifact.model} — eval")
     print_notes(result.problems, result.warnings, result.unreadable, result.missing_sets, result.failures)
     _write_json(json_out, result.to_json())
+
+
+@app.command()
+def bench(
+    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
+    engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch)."),
+    batch_sizes: str = typer.Option("1,8,32", help="Comma list of batch sizes."),
+    warmup: float = typer.Option(1.0, help="Warm-up seconds per cell."),
+    duration: float = typer.Option(3.0, help="Timed seconds per cell (at least --min-iterations runs)."),
+    min_iterations: int = typer.Option(10, min=1),
+    threads: int | None = typer.Option(None, help="ONNX Runtime intra-op / torch threads (recorded)."),
+    mode: str = typer.Option("end-to-end", help="end-to-end (host in, host out) or compute (device-resident)."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write {'records': [...]} here."),
+) -> None:
+    """Latency and throughput on synthetic input, in a loop of its own (never from an accuracy run)."""
+    from benchbox.bench import BenchOptions, run_bench
+    from benchbox.console import console, print_records, progress_bars
+    from benchbox.exporters.manifest import Artifact
+    from benchbox.store import ResultStore
+
+    try:
+        sizes = [int(b) for b in _split(batch_sizes)]
+    except ValueError as exc:
+        raise UserError(f"--batch-sizes {batch_sizes!r} is not a comma list of integers.") from exc
+    if not sizes or min(sizes) < 1:
+        raise UserError("--batch-sizes needs positive integers, e.g. 1,8,32.")
+    engines = _check_engines(_split(engine))
+    artifact = Artifact.load(artifacts)
+    options = BenchOptions(
+        engines=engines,
+        precisions=_split(precisions),
+        batch_sizes=sizes,
+        warmup_s=warmup,
+        duration_s=duration,
+        min_iterations=min_iterations,
+        threads=threads,
+        device=device,
+        mode=mode,
+    )
+    with progress_bars() as update:
+        result = run_bench(artifact, ResultStore(store), options, update)
+    shown = [
+        r
+        for r in result.records
+        if r["metric"]
+        in (
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "throughput_ips",
+            "latency_cv",
+            "singlestream_p90_ms",
+            "offline_throughput_ips",
+            "unsupported",
+            "error",
+        )
+    ]
+    print_records(shown, title=f"{artifact.model} — latency ({device}, {mode})", extra_column="batch_size")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]WARNING:[/bold yellow] {warning}")
+    for failure in result.failures:
+        console.print(f"[red]failed cell:[/red] {failure}")
+    _write_json(json_out, result.to_json())
+
+
+def _check_engines(engines: list[str]) -> list[str]:
+    from benchbox.runtime import ENGINES
+
+    for e in engines:
+        if e not in ENGINES:
+            from benchbox.errors import unknown_name
+
+            raise unknown_name("engine", e, ENGINES)
+    if "trt" in engines:
+        from benchbox.runtime.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    return engines
 
 
 @app.command()

@@ -26,14 +26,18 @@ def format_value(record: dict[str, Any]) -> str:
     return text
 
 
-def print_records(records: Iterable[dict[str, Any]], title: str = "Results") -> None:
+def print_records(records: Iterable[dict[str, Any]], title: str = "Results", extra_column: str | None = None) -> None:
+    """One row per record; `extra_column` adds a record field (e.g. batch_size) before the metric."""
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for column in ("engine", "precision", "set", "variant", "metric", "value [95% CI]", "n", "flags"):
+    columns = ["engine", "precision", "set", "variant", "metric", "value [95% CI]", "n", "flags"]
+    if extra_column:
+        columns.insert(4, extra_column)
+    for column in columns:
         table.add_column(column, overflow="fold")
     for r in records:
-        table.add_row(
+        row = [
             str(r.get("engine") or ""),
             str(r.get("precision") or ""),
             str(r.get("testset") or ""),
@@ -42,7 +46,10 @@ def print_records(records: Iterable[dict[str, Any]], title: str = "Results") -> 
             format_value(r),
             str(r.get("n") or ""),
             ",".join(r.get("flags") or []),
-        )
+        ]
+        if extra_column:
+            row.insert(4, str(r.get(extra_column) or ""))
+        table.add_row(*row)
     console.print(table)
 
 

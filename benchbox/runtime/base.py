@@ -68,6 +68,19 @@ class BaseRunner:
             raise RuntimeError(f"{self.name} returned {getattr(out, 'shape', type(out))} for batch {batch.shape}")
         return out.astype(np.float32, copy=False)
 
+    def timed_step(self, batch: np.ndarray, mode: str = "end-to-end"):
+        """A no-argument callable running one inference for the latency loop.
+
+        It returns its own latency in ms when it can time the device precisely (CUDA events), else None
+        (the host clock around the call then counts, the device synchronised inside). On the CPU there are
+        no transfers, so "compute" and "end-to-end" are the same loop.
+        """
+        if mode not in ("end-to-end", "compute"):
+            raise UserError(f"Unknown latency mode {mode!r}.", "Use end-to-end or compute.")
+        self.infer(batch)  # validates once; the loop then skips the checks
+        batch = np.ascontiguousarray(batch)
+        return lambda: (self.infer_impl(batch), None)[1]
+
     def activate_impl(self) -> None:
         raise NotImplementedError
 

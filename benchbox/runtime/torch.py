@@ -46,5 +46,24 @@ class TorchRunner(BaseRunner):
             x = torch.from_numpy(batch).to(self.device, non_blocking=True).to(self._dtype)
             return self._module(x).float().cpu().numpy()
 
+    def timed_step(self, batch: np.ndarray, mode: str = "end-to-end"):
+        """On CUDA, "compute" keeps the input on the device and times the forward pass with CUDA events."""
+        if self.device != "cuda" or mode != "compute":
+            return super().timed_step(batch, mode)
+        import torch
+
+        x = torch.from_numpy(batch).to("cuda").to(self._dtype)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def step() -> float:
+            with torch.inference_mode():
+                start.record()
+                self._module(x)
+                end.record()
+            end.synchronize()
+            return float(start.elapsed_time(end))
+
+        return step
+
     def deactivate_impl(self) -> None:
         self._module = None
