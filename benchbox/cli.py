@@ -234,6 +234,45 @@ def datasets(
 
 
 @app.command()
+def report(
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    out: Path = typer.Option(Path("benchbox-report"), help="Where to write the report files."),
+) -> None:
+    """Write report.md, a self-contained report.html, results.json and results.csv from the store."""
+    from benchbox.console import console
+    from benchbox.reports.report import build_report
+
+    paths = build_report(store, out)
+    for kind, path in paths.items():
+        console.print(f"{kind:5s} {path}")
+
+
+@app.command()
+def check(
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
+) -> None:
+    """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide."""
+    from benchbox.reports.check import check_and_print
+
+    raise typer.Exit(check_and_print(store, policy))
+
+
+@app.command()
+def run(plan: Path = typer.Argument(..., help="Plan file (see benchbox/examples/plan.toml).")) -> None:
+    """Run a whole comparison from a plan: export, eval, bench, report, check (resumable)."""
+    from benchbox.console import console, progress_bars
+    from benchbox.plan import run_plan
+
+    with progress_bars() as update:
+        outcome = run_plan(plan, update, console.print)
+    for failure in outcome.failures:
+        console.print(f"[red]failed:[/red] {failure}")
+    console.print(f"report: {outcome.report.get('html')}")
+    raise typer.Exit(outcome.verdict or 0)
+
+
+@app.command()
 def demo(
     data_root: Path | None = typer.Option(None, help="Real data (e.g. ../shared/data/imagenet-sample)."),
     out: Path = typer.Option(Path("benchbox-demo"), help="Where the demo writes artifacts, store and report."),
@@ -249,7 +288,7 @@ def main() -> None:
     from benchbox.console import err_console
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the Exit code instead of raising in this mode
     except UserError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc.message}")
         if exc.hint:
@@ -269,6 +308,7 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -175,12 +175,14 @@ class Evaluator:
         result = EvalResult()
         for precision in self.options.precisions:
             self._check_precision(precision)
+        self._record_artifact()
         sample_sets = load_sample_sets(self.options, result)
         if not sample_sets:
             raise UserError(
                 "None of the requested test sets were found.",
                 f"Missing: {', '.join(result.missing_sets)}. {expected_layout('val')}",
             )
+        self.overlap = self._calibration_overlap(sample_sets, result)
         for engine in self.options.engines:
             by_precision: dict[str, dict[str, Predictions]] = {}
             for precision in self.options.precisions:
@@ -188,8 +190,36 @@ class Evaluator:
                 self.predictions[(engine, precision)] = by_precision[precision]
             self._agreement(engine, by_precision, sample_sets, result)
         self._cross_engine_agreement(result)
-        self._overlap_warning(sample_sets, result)
         return result
+
+    def _record_artifact(self) -> None:
+        """Export parity of every precision file, as records the readiness check can gate on."""
+        records = []
+        for precision, entry in self.artifact.manifest.get("files", {}).items():
+            parity = entry.get("parity") or {}
+            cell = {
+                "model": self.artifact.model,
+                "engine": "export",
+                "device": "cpu",
+                "precision": precision,
+                "testset": None,
+                "variant": parity.get("reference"),
+            }
+            for metric in ("max_abs_diff", "top1_agreement"):
+                if metric in parity:
+                    records.append(
+                        make_record(
+                            cell, f"parity_{metric}", parity[metric], parity.get("n"), source=parity.get("source")
+                        )
+                    )
+        key = content_key(
+            {
+                "artifact": self.artifact.manifest.get("export_key"),
+                "files": {p: e["sha256"] for p, e in self.artifact.manifest.get("files", {}).items()},
+            }
+        )
+        run_id = self.store.start_run(key, "artifact", {"model": self.artifact.model, "engine": "export"})
+        self.store.finish_run(run_id, records, {"directory": str(self.artifact.directory)})
 
     def _check_precision(self, precision: str) -> None:
         from benchbox.runtime.onnxrt import artifact_precision_for
@@ -345,6 +375,7 @@ class Evaluator:
         for record in records:
             if record["testset"] in synthesized:
                 record.setdefault("flags", []).append("synthesized")
+        self._flag_overlap(records)
         key = content_key(
             {
                 **cell,
@@ -388,9 +419,9 @@ class Evaluator:
                 if testset not in self.options.sets or label not in reference:
                     continue
                 cell = self._cell(engine, precision, testset, variant or None)
-                records += [
-                    {**r, "reference": f"{engine}/fp32"} for r in agreement_records(cell, reference[label], pred)
-                ]
+                records += self._flag_overlap(
+                    [{**r, "reference": f"{engine}/fp32"} for r in agreement_records(cell, reference[label], pred)]
+                )
         if records:
             key = content_key(
                 {
@@ -436,22 +467,23 @@ class Evaluator:
             self.store.finish_run(run_id, records)
             result.records += records
 
-    def _overlap_warning(self, sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> None:
-        """Flag records whose images were also calibration images (content hash match)."""
+    def _calibration_overlap(self, sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> dict:
+        """{precision: {set label: count}} of scored images that were calibration images (content hash)."""
         from benchbox.calibration_overlap import overlapping_samples
 
+        overlap = {}
         for precision in self.options.precisions:
-            overlap = overlapping_samples(self.artifact, precision, sample_sets)
-            for label, count in overlap.items():
+            overlap[precision] = overlapping_samples(self.artifact, precision, sample_sets)
+            for label, count in overlap[precision].items():
                 result.warnings.append(
                     f"{precision}: {count} images of {label} were calibration images of this artifact: its numbers "
                     "there are optimistic (calibrating on the test set)."
                 )
-                testset, _, variant = label.partition("/")
-                for record in result.records:
-                    if (
-                        record["testset"] == testset
-                        and (variant or None) == record.get("variant")
-                        and record["precision"] == precision
-                    ):
-                        record.setdefault("flags", []).append("calibration-overlap")
+        return overlap
+
+    def _flag_overlap(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for record in records:
+            label = record["testset"] + (f"/{record['variant']}" if record.get("variant") else "")
+            if label in self.overlap.get(record["precision"], {}):
+                record.setdefault("flags", []).append("calibration-overlap")
+        return records

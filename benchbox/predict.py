@@ -73,6 +73,7 @@ def predict_cell(
         if on_progress:
             on_progress(batch.stop, total)
     merged = _merge(chunks)
+    merged["labels"] = np.asarray([samples.samples[i].label for i in merged["indices"]], dtype=np.int64)
     store.save_predictions(run_id, merged)
     store.drop_chunks(run_id)
     return _from_arrays(merged, samples, run_id)

@@ -1,0 +1,1 @@
+"""Reports and the readiness check: read only the results store."""

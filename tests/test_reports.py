@@ -1,0 +1,229 @@
+"""report, check and run: tables hold the stored values, each gate, exit codes, and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from benchbox.bench import BenchOptions, run_bench
+from benchbox.evaluate import EvalOptions, Evaluator
+from benchbox.reports.check import load_policy, run_checks, verdict
+from benchbox.reports.plots import pareto_front
+from benchbox.reports.report import build_report
+from benchbox.store import ResultStore, make_record
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_full_artifact, tiny_images, tmp_path_factory):
+    """The store of an eval over three precisions plus a short bench."""
+    store_dir = tmp_path_factory.mktemp("reports") / "store"
+    store = ResultStore(store_dir)
+    Evaluator(
+        tiny_full_artifact,
+        store,
+        EvalOptions(precisions=["fp32", "fp16", "int8"], sets=["val"], data_root=tiny_images, batch_size=4),
+    ).run()
+    run_bench(
+        tiny_full_artifact,
+        store,
+        BenchOptions(precisions=["fp32", "int8"], batch_sizes=[1], warmup_s=0.05, duration_s=0.1, min_iterations=3),
+    )
+    return store_dir
+
+
+def test_report_writes_four_files_with_stored_values(filled_store, tmp_path):
+    paths = build_report(filled_store, tmp_path / "report")
+    assert {p.name for p in paths.values()} == {"results.json", "results.csv", "report.md", "report.html"}
+    records = ResultStore(filled_store).records()
+    top1 = {r["precision"]: r for r in records if r["metric"] == "top1"}
+    page = paths["html"].read_text()
+    markdown = paths["md"].read_text()
+    for precision in ("fp32", "fp16", "int8"):
+        shown = f"{top1[precision]['value']:.2f}"
+        assert shown in page and shown in markdown
+    delta = next(r for r in records if r["metric"] == "top1_delta" and r["precision"] == "int8")
+    assert f"Δ {delta['value']:+.2f}" in page
+    p99 = next(r for r in records if r["metric"] == "latency_p99_ms")
+    assert f"{p99['value']:.2f}" in page
+    assert "calibration overlap" in page  # the tiny artifact was calibrated on these very images
+    import re
+
+    assert "<svg" in page
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//|url\(\s*['\"]?https?:|@import", page)  # nothing remote
+    assert page.count("<figure class='plot'>") >= 2  # accuracy vs latency, reliability diagram
+    stored = json.loads(paths["json"].read_text())["records"]
+    assert len(stored) == len(records)
+    assert paths["csv"].read_text().count("\n") == len(records) + 1
+
+
+def test_check_exits_1_strict_0_lenient_2_without_baseline(filled_store, tmp_path):
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        "[gates]\nmin_agreement_top1 = 100.0\nmax_top1_drop = 0.0\n"
+        "[gates.max_p99_latency_ms]\nbatch_size = 1\nvalue = 0.0001\n"
+    )
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text(
+        "[gates]\nmin_agreement_top1 = 0.0\nmax_top1_drop = 100.0\nno_nonfinite = true\nrequire_export_parity = true\n"
+    )
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "benchbox.cli", "check", *args], capture_output=True, text=True, timeout=120
+        )
+
+    assert cli("--store", str(filled_store), "--policy", str(strict)).returncode == 1
+    ok = cli("--store", str(filled_store), "--policy", str(lenient))
+    assert ok.returncode == 0 and "READY" in ok.stdout
+    assert cli("--store", str(tmp_path / "empty")).returncode == 2
+
+
+def test_each_gate_on_hand_made_records():
+    def rec(precision, metric, value, **extra):
+        cell = {
+            "model": "m",
+            "engine": "ort",
+            "device": "cpu",
+            "precision": precision,
+            "testset": "val",
+            "variant": None,
+        }
+        return make_record(cell, metric, value, 100, **extra)
+
+    records = [
+        rec("fp32", "top1", 80.0),
+        rec("int8", "top1", 78.5),
+        rec("fp16", "top1", 79.9),
+        rec("int8", "agreement_top1", 96.0, reference="ort/fp32"),
+        rec("fp32", "mce", 60.0),
+        rec("int8", "mce", 63.0),
+        rec("int8", "nonfinite_outputs", 2.0),
+        {**rec("fp32", "latency_p99_ms", 12.0), "testset": None, "batch_size": 1},
+        {**rec("fp32", "parity_top1_agreement", 100.0), "engine": "export", "testset": None},
+        {**rec("fp32", "parity_max_abs_diff", 5e-6), "engine": "export", "testset": None},
+    ]
+    policy = {
+        "gates": {
+            "max_top1_drop": 1.0,
+            "min_agreement_top1": 97.0,
+            "max_mce_increase": 2.0,
+            "no_nonfinite": True,
+            "require_export_parity": True,
+            "max_p99_latency_ms": {"batch_size": 1, "value": 10.0},
+        }
+    }
+    results = {(r.gate, r.subject): r for r in run_checks(records, policy)}
+    assert results[("max_top1_drop", "ort/int8/val")].status == "fail"  # 1.5 > 1.0
+    assert results[("max_top1_drop", "ort/fp16/val")].status == "pass"
+    assert results[("max_top1_drop", "ort/int8/val")].value == pytest.approx(1.5)
+    assert results[("min_agreement_top1", "ort/int8/val")].status == "fail"
+    assert results[("max_mce_increase", "ort/int8/val")].value == pytest.approx(3.0)
+    assert results[("max_mce_increase", "ort/int8/val")].status == "fail"
+    assert results[("no_nonfinite", "ort/int8/val")].status == "fail"
+    assert results[("max_p99_latency_ms", "ort/fp32 batch 1")].status == "fail"
+    assert all(r.status == "pass" for r in results.values() if r.gate == "require_export_parity")
+    assert verdict(list(results.values()), records) == 1
+    only_low = [rec("int8", "top1", 78.5)]
+    assert verdict(run_checks(only_low, policy), only_low) == 2  # no FP32 baseline: cannot decide
+
+
+def test_policy_errors_are_user_errors(tmp_path):
+    from benchbox.errors import UserError
+
+    bad = tmp_path / "p.toml"
+    bad.write_text("[gates]\nmax_top5_drop = 1\n")
+    with pytest.raises(UserError, match="Unknown gates"):
+        load_policy(bad)
+    assert "max_top1_drop" in load_policy(None)["gates"]
+
+
+def test_pareto_front():
+    points = [(1.0, 70.0), (2.0, 75.0), (3.0, 74.0), (0.5, 60.0), (4.0, 80.0)]
+    assert pareto_front(points) == [3, 0, 1, 4]
+
+
+def test_report_page_renders_in_chromium(filled_store, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium not installed (.ci/run installs Debian's chromium package)")
+    paths = build_report(filled_store, tmp_path / "report")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    url = paths["html"].resolve().as_uri()
+    dom = subprocess.run(
+        [browser, *flags, "--virtual-time-budget=3000", "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = dom.stdout
+    assert 'data-errors="0"' in body, "the page raised JavaScript errors"
+    plots = int(body.split('data-plots="')[1].split('"')[0])
+    drawn = int(body.split('data-plots-drawn="')[1].split('"')[0])
+    assert plots >= 2 and drawn == plots, (plots, drawn)
+    console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "rror" in line]
+    assert not console_errors, console_errors
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [browser, *flags, "--window-size=1300,2400", f"--screenshot={shot}", url], capture_output=True, timeout=120
+    )
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert (pixels < 200).mean() > 0.005  # text, tables and plots drew something
+
+
+def test_run_plan_end_to_end_and_resume(tiny_images, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f"""
+[output]
+dir = "out"
+[[models]]
+name = "test_efficientnet"
+[[models]]
+name = "no_such_model_xyz"
+[export]
+precisions = ["fp32", "int8"]
+calib_data = "{tiny_images / "val"}"
+calib_size = 4
+calib_method = "minmax"
+[eval]
+engines = ["ort"]
+precisions = ["fp32", "int8"]
+sets = "val"
+data_root = "{tiny_images}"
+batch_size = 4
+[bench]
+precisions = ["fp32"]
+batch_sizes = [1]
+warmup = 0.05
+duration = 0.1
+[check]
+policy = "lenient.toml"
+""")
+    (tmp_path / "lenient.toml").write_text("[gates]\nmax_top1_drop = 100.0\n")
+    from benchbox.plan import run_plan
+
+    first = run_plan(plan, echo=lambda *a: None)
+    assert any("no_such_model_xyz" in f for f in first.failures)  # the broken model is recorded, the rest ran
+    assert first.verdict == 0 and first.report["html"].is_file()
+    store = ResultStore(tmp_path / "out" / "store")
+    n_runs = len(store.runs())
+    seen = []
+    second = run_plan(plan, on_progress=lambda label, done, total: seen.append(label), echo=lambda *a: None)
+    assert not [s for s in seen if not s.startswith("bench")] and not seen  # nothing recomputed
+    assert len(ResultStore(tmp_path / "out" / "store").runs()) == n_runs and second.verdict == 0
