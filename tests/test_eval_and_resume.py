@@ -58,7 +58,7 @@ def test_interrupted_eval_resumes_with_identical_records(tiny_artifact, tiny_ima
     with pytest.raises(KeyboardInterrupt):
         Evaluator(tiny_artifact, ResultStore(store_dir), options, stop_midway).run()
     store = ResultStore(store_dir)
-    run = store.runs()[0]
+    run = next(r for r in store.runs() if r["kind"] == "predict")
     position, chunks = store.load_chunks(run["id"])
     assert run["status"] == "running" and position == 6 and len(chunks) == 3
     seen = []
@@ -86,7 +86,7 @@ def test_killed_eval_resumes_with_identical_records(tiny_artifact, tiny_images, 
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     store = ResultStore(store_dir)
-    assert store.load_chunks(store.runs()[0]["id"])[0] == 8
+    assert store.load_chunks(next(r for r in store.runs() if r["kind"] == "predict")["id"])[0] == 8
     resumed = run_eval(tiny_artifact, store_dir, tiny_images)
     assert metrics(resumed.records) == metrics(reference.records)
 
