@@ -7,37 +7,36 @@ from pathlib import Path
 from benchbox.console import console, print_notes, print_records, progress_bars
 
 DEMO_MODEL = "efficientnet_lite0"
-DEMO_WNIDS = [
-    "n01440764",
-    "n01530575",
-    "n02085620",
-    "n02123045",
-    "n02504458",
-    "n03417042",
-    "n04037443",
-    "n07747607",
-]
+DEMO_WNIDS = ["n01440764", "n01530575", "n02085620", "n02123045", "n02504458", "n03417042", "n04037443", "n07747607"]
+AGREEMENT_METRICS = ("agreement_top1", "top1_delta", "mcnemar_p", "nonfinite_outputs", "unreadable_files")
+ACCURACY_METRICS = ("top1", "top5", "real_top1", "ece", "aupr", "mce", "relative_mce", "ce", *AGREEMENT_METRICS)
 
 
 def run_demo(data_root: Path | None, out: Path) -> int:
-    """Export, build FP16/INT8, evaluate with ONNX Runtime and PyTorch; print what it means. Returns an exit code."""
+    """Export, build FP16/INT8, evaluate with ONNX Runtime and PyTorch, bench, report, check. Returns 0."""
+    from benchbox.bench import BenchOptions, run_bench
     from benchbox.build import build_artifacts
     from benchbox.datasets.synthetic import write_image_folder
     from benchbox.evaluate import EvalOptions, Evaluator
+    from benchbox.reports.check import check_and_print
+    from benchbox.reports.report import build_report
     from benchbox.store import ResultStore
 
     out.mkdir(parents=True, exist_ok=True)
     generated = out / "generated"
     if not (generated / "calib").is_dir():
-        console.print("Generating calibration images (they are synthetic: INT8 is calibrated on them) …")
         write_image_folder(generated / "calib", DEMO_WNIDS, per_class=4, seed=1)
     real_data = data_root is not None
     if not real_data:
         if not (generated / "val").is_dir():
-            console.print("No --data-root: generating a small image set (agreement only, not accuracy) …")
             write_image_folder(generated / "val", DEMO_WNIDS, per_class=4, seed=2)
         data_root = generated
+        console.print(
+            "No --data-root: using 32 generated images. They show agreement between engines and "
+            "precisions, [bold]not accuracy[/bold]."
+        )
     console.rule(f"1. export {DEMO_MODEL}: FP32 ONNX, FP16, INT8 (TensorRT and CPU flavours)")
+    console.print("INT8 is calibrated on 32 generated images (the demo has no calibration split of real data).")
     artifact = build_artifacts(
         DEMO_MODEL,
         out / "artifacts" / DEMO_MODEL,
@@ -51,35 +50,50 @@ def run_demo(data_root: Path | None, out: Path) -> int:
         parity = entry["parity"]
         console.print(
             f"  {precision:9s} max|Δlogit| {parity['max_abs_diff']:.3g}, top-1 agreement "
-            f"{parity['top1_agreement']:.1f}% vs {parity['reference']}"
+            f"{parity['top1_agreement']:.1f}% vs {parity['reference']} ({parity['source']})"
         )
+
     store = ResultStore(out / "store")
     console.rule("2. evaluate: ONNX Runtime (fp32, fp16, int8) and PyTorch eager (fp32), CPU")
-    results = []
-    with progress_bars() as update:
-        for engine, precisions in (("ort", ["fp32", "fp16", "int8"]), ("torch", ["fp32"])):
-            options = EvalOptions(
-                engines=[engine], precisions=precisions, sets=["val"], data_root=data_root, batch_size=16
-            )
-            evaluator = Evaluator(artifact, store, options, update)
-            results.append((evaluator, evaluator.run()))
-    records = [r for _, res in results for r in res.records]
-    print_records(
-        records,
-        title=f"{DEMO_MODEL} on {'real images: ' + str(data_root) if real_data else 'generated images'}",
+    options = EvalOptions(
+        engines=["ort", "torch"], precisions=["fp32", "fp16", "int8"], sets=["val"], data_root=data_root, batch_size=16
     )
-    for _, res in results:
-        print_notes(res.problems, res.warnings, res.unreadable, res.missing_sets, res.failures)
-    ort_fp32 = results[0][0].predictions[("ort", "fp32")].get("val")
-    torch_fp32 = results[1][0].predictions[("torch", "fp32")].get("val")
-    if ort_fp32 is not None and torch_fp32 is not None:
-        same = float((ort_fp32.top1 == torch_fp32.top1).mean() * 100)
-        console.print(f"ONNX Runtime FP32 vs PyTorch FP32: top-1 agreement {same:.2f}% on {len(ort_fp32.top1)} images.")
-    if not real_data:
-        console.print(
-            "[bold]These images are generated: the top-1 figures above are NOT accuracy.[/bold] "
-            "Agreement between engines and precisions is what they show. "
-            "Run `benchbox demo --data-root DIR` on ImageNet-style data for real accuracy."
+    with progress_bars() as update:
+        result = Evaluator(artifact, store, options, update).run()
+    shown = ACCURACY_METRICS if real_data else AGREEMENT_METRICS
+    records = [r for r in result.records if r["metric"] in shown]
+    print_records(records, title=f"{DEMO_MODEL} on {data_root if real_data else 'generated images (agreement only)'}")
+    print_notes(
+        result.problems,
+        result.warnings,
+        result.unreadable,
+        result.missing_sets,
+        [f for f in result.failures if "only measured on CUDA" not in f and "no int8 path" not in f],
+    )
+
+    console.rule("3. latency: ONNX Runtime, batch 1 and 8, 1 s per cell (synthetic input)")
+    with progress_bars() as update:
+        bench = run_bench(
+            artifact,
+            store,
+            BenchOptions(
+                engines=["ort"], precisions=["fp32", "fp16", "int8"], batch_sizes=[1, 8], warmup_s=0.5, duration_s=1.0
+            ),
+            update,
         )
-    console.print(f"artifacts: {artifact.directory}   store: {store.directory}")
+    print_records(
+        [r for r in bench.records if r["metric"] in ("latency_p50_ms", "latency_p99_ms", "throughput_ips")],
+        title="latency (end to end, CPU)",
+        extra_column="batch_size",
+    )
+    for warning in bench.warnings:
+        console.print(f"[yellow]{warning}[/yellow]")
+
+    console.rule("4. report and readiness check (default policy)")
+    paths = build_report(store.directory, out / "report")
+    code = check_and_print(store.directory, None)
+    if not real_data:
+        console.print("(On generated images the verdict exercises the gates; it does not judge the model.)")
+    console.print(f"report: {paths['html']}")
+    console.print(f"verdict: {['READY', 'NOT READY', 'CANNOT DECIDE'][code]} (exit code of `benchbox check`: {code})")
     return 0
