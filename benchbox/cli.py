@@ -84,6 +84,11 @@ def eval_(
     data_root: Path | None = typer.Option(None, help="Folder holding the test sets (see benchbox datasets)."),
     path: list[str] | None = typer.Option(None, help="SET=DIR for one set (repeatable)."),
     real_labels: Path | None = typer.Option(None, help="real.json when it is not in the data root."),
+    p_baseline: str | None = typer.Option(
+        None,
+        help="ImageNet-P normaliser for mFR/mT5D: a JSON file or a model "
+        "name with fp32 ImageNet-P results in the store.",
+    ),
     limit: int | None = typer.Option(None, help="Score an evenly spread subset of N images per set."),
     batch_size: int = typer.Option(32, min=1),
     workers: int | None = typer.Option(None, help="Decode threads (default: CPU count, at most 8)."),
@@ -231,6 +236,52 @@ def datasets(
         )
     console.print(table)
     _write_json(json_out, {"sets": rows})
+
+
+@app.command(name="make-c")
+def make_c_command(
+    val_dir: Path = typer.Argument(..., help="Any ImageNet-style val folder (<wnid>/<image>)."),
+    out: Path = typer.Argument(..., help="Where to write <corruption>/<severity>/<wnid>/<image>."),
+    corruptions: str | None = typer.Option(None, help="Comma list (default: the 15 + 4)."),
+    severities: str = typer.Option("1,2,3,4,5"),
+    limit: int | None = typer.Option(None, help="Use an evenly spread subset of N images."),
+    seed: int = typer.Option(0),
+    workers: int = typer.Option(2, min=1),
+) -> None:
+    """Write a synthesized ImageNet-C tree (Resize 256, CenterCrop 224, corrupt, JPEG q85; seeded)."""
+    from benchbox.console import console
+    from benchbox.datasets.synthesize import make_c
+
+    try:
+        levels = [int(s) for s in _split(severities)]
+    except ValueError as exc:
+        raise UserError(f"--severities {severities!r} is not a comma list of 1..5.") from exc
+    summary = make_c(val_dir, out, _split(corruptions) or None, levels, limit, seed, workers)
+    console.print(
+        f"{summary['images']} images x {len(summary['corruptions'])} corruptions x "
+        f"{len(summary['severities'])} severities -> {out} (labelled synthesized)"
+    )
+    for error in summary["unreadable"]:
+        console.print(f"[yellow]unreadable, skipped:[/yellow] {error}")
+
+
+@app.command(name="make-p")
+def make_p_command(
+    val_dir: Path = typer.Argument(..., help="Any ImageNet-style val folder (<wnid>/<image>)."),
+    out: Path = typer.Argument(..., help="Where to write <perturbation>/<wnid>/<name>.mp4."),
+    perturbations: str | None = typer.Option(None, help="Comma list (default: the 10 + 4)."),
+    limit: int | None = typer.Option(None, help="Use an evenly spread subset of N images."),
+    seed: int = typer.Option(0),
+    workers: int = typer.Option(2, min=1),
+) -> None:
+    """Write synthesized ImageNet-P perturbation sequences as H.264 MP4 files (seeded)."""
+    from benchbox.console import console
+    from benchbox.datasets.synthesize import make_p
+
+    summary = make_p(val_dir, out, _split(perturbations) or None, limit, seed, workers)
+    console.print(
+        f"{summary['images']} images x {len(summary['perturbations'])} perturbations -> {out} (labelled synthesized)"
+    )
 
 
 @app.command()

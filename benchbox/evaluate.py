@@ -22,7 +22,7 @@ from benchbox.datasets.readers import (
 from benchbox.datasets.transforms import EvalTransform
 from benchbox.errors import UserError
 from benchbox.exporters.manifest import Artifact, content_key
-from benchbox.predict import Predictions, predict_cell
+from benchbox.predict import Predictions, predict_cell, predict_video_cell
 from benchbox.runtime import create_runner
 from benchbox.runtime.base import UnsupportedPrecision
 from benchbox.scoring import (
@@ -31,6 +31,7 @@ from benchbox.scoring import (
     clean_subset_records,
     corruption_records,
     ood_records,
+    perturbation_records,
     real_records,
 )
 from benchbox.store import ResultStore, make_record
@@ -53,6 +54,7 @@ class EvalOptions:
     device: str = "cpu"
     threads: int | None = None
     chunk_samples: int = 512
+    p_baseline: str | None = None  # JSON file {"flip_prob": {...}, "top5_dist": {...}} or a model name in the store
 
 
 @dataclass
@@ -298,17 +300,20 @@ class Evaluator:
             else None
         )
         try:
-            pred = predict_cell(
-                self.store,
-                run_id,
-                samples,
-                factory,
-                transform,
-                options.batch_size,
-                options.workers,
-                progress,
-                options.chunk_samples,
-            )
+            if samples.testset == "p":
+                pred = predict_video_cell(self.store, run_id, samples, factory, transform, options.batch_size, progress)
+            else:
+                pred = predict_cell(
+                    self.store,
+                    run_id,
+                    samples,
+                    factory,
+                    transform,
+                    options.batch_size,
+                    options.workers,
+                    progress,
+                    options.chunk_samples,
+                )
         except UserError:
             raise
         except Exception as exc:  # one broken cell is recorded; the rest go on
@@ -367,6 +372,9 @@ class Evaluator:
                 if val is not None and val.labels.size:
                     clean = 100.0 * float((val.top1 == val.labels).mean())
                 records += corruption_records(base, per_variant, clean)
+            elif name == "p":
+                per_variant = {s.variant: preds[f"p/{s.variant}"] for s in sets if f"p/{s.variant}" in preds}
+                records += perturbation_records(base, per_variant, self._p_baseline(engine))
         if "real" in wanted and val is not None:
             keys = [s.key for s in sample_sets["val"][0].samples]
             real_recs, problems = real_records({**cell, "testset": "real"}, val, keys, self._real_lists())
@@ -387,6 +395,30 @@ class Evaluator:
         run_id = self.store.start_run(key, "scores", cell)
         self.store.finish_run(run_id, records)
         result.records += records
+
+    def _p_baseline(self, engine: str) -> dict[str, dict[str, float]] | None:
+        """The ImageNet-P normaliser: a JSON file, or the fp32 records of another model already in the store."""
+        import json
+
+        source = self.options.p_baseline
+        if not source:
+            return None
+        if Path(source).is_file():
+            try:
+                return json.loads(Path(source).read_text())
+            except json.JSONDecodeError as exc:
+                raise UserError(f"P baseline {source} is not valid JSON: {exc}") from exc
+        baseline: dict[str, dict[str, float]] = {"flip_prob": {}, "top5_dist": {}}
+        for record in self.store.records(model=source, testset="p", precision="fp32", engine=engine):
+            if record["metric"] in baseline and record.get("variant"):
+                baseline[record["metric"]][record["variant"]] = record["value"]
+        if not baseline["flip_prob"]:
+            raise UserError(
+                f"No ImageNet-P baseline: {source!r} is neither a file nor a model with fp32 ImageNet-P "
+                "results in this store.",
+                "Pass --p-baseline FILE.json or evaluate the baseline first.",
+            )
+        return baseline
 
     def _real_lists(self):
         import json

@@ -112,3 +112,83 @@ def _from_arrays(arrays: dict[str, np.ndarray], samples: SampleSet, run_id: int)
     if logits.size == 0:
         logits = np.zeros((0, 1000), np.float32)
     return Predictions(logits.astype(np.float32), indices, labels, unreadable, run_id)
+
+
+@dataclass
+class VideoPredictions:
+    """Per-video frame logits of an ImageNet-P perturbation (readable videos only, in sample order)."""
+
+    logits: list[np.ndarray]
+    indices: np.ndarray
+    labels: np.ndarray
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    run_id: int | None = None
+
+
+def predict_video_cell(
+    store: ResultStore,
+    run_id: int,
+    samples: SampleSet,
+    runner_factory: Callable[[], Any],
+    transform: Callable,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk_videos: int = 16,
+) -> VideoPredictions:
+    """Decode each MP4 (PyAV), run every frame, keep logits per video; resumable by chunks of videos."""
+    from PIL import Image
+
+    from benchbox.datasets.synthesize import decode_mp4
+    from benchbox.datasets.transforms import UnreadableImage
+
+    stored = store.load_predictions(run_id)
+    if stored is None:
+        position, chunks = store.load_chunks(run_id)
+        total = len(samples.samples)
+        pending: list[tuple[np.ndarray, int, tuple | None]] = []
+        start = position
+        for index in range(position, total):
+            path = samples.samples[index].path
+            try:
+                frames = np.stack([transform(Image.fromarray(f)) for f in decode_mp4(path)])
+                runner = runner_factory()
+                logits = np.concatenate(
+                    [runner.infer(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
+                )
+                pending.append((logits, index, None))
+            except UnreadableImage as exc:
+                pending.append((np.zeros((0, 0), np.float32), index, (index, path, str(exc))))
+            if index + 1 - start >= chunk_videos or index + 1 == total:
+                arrays = _pack_videos(pending)
+                store.save_chunk(run_id, start, index + 1, arrays)
+                chunks.append(arrays)
+                pending, start = [], index + 1
+            if on_progress:
+                on_progress(index + 1, total)
+        stored = {
+            k: np.concatenate([c[k] for c in chunks]) if chunks else np.zeros(0)
+            for k in ("logits", "frame_counts", "indices", "bad_indices")
+        }
+        errors = [e for c in chunks for e in json.loads(str(c["bad_errors"]))]
+        stored["bad_errors"] = np.asarray(json.dumps(errors))
+        stored["labels"] = np.asarray([samples.samples[i].label for i in stored["indices"].astype(int)], np.int64)
+        store.save_predictions(run_id, stored)
+        store.drop_chunks(run_id)
+    counts = stored["frame_counts"].astype(int)
+    splits = np.cumsum(counts)[:-1]
+    per_video = np.split(stored["logits"], splits) if counts.size else []
+    errors = json.loads(str(stored["bad_errors"]))
+    unreadable = [(samples.samples[i].path, e) for i, e in zip(stored["bad_indices"].astype(int).tolist(), errors)]
+    return VideoPredictions(per_video, stored["indices"].astype(int), stored["labels"], unreadable, run_id)
+
+
+def _pack_videos(pending: list[tuple[np.ndarray, int, tuple | None]]) -> dict[str, np.ndarray]:
+    good = [p for p in pending if p[2] is None]
+    bad = [p[2] for p in pending if p[2] is not None]
+    return {
+        "logits": np.concatenate([p[0] for p in good]).astype(np.float32) if good else np.zeros((0, 1000), np.float32),
+        "frame_counts": np.asarray([p[0].shape[0] for p in good], dtype=np.int64),
+        "indices": np.asarray([p[1] for p in good], dtype=np.int64),
+        "bad_indices": np.asarray([b[0] for b in bad], dtype=np.int64),
+        "bad_errors": np.asarray(json.dumps([b[2] for b in bad])),
+    }

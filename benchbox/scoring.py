@@ -145,6 +145,8 @@ def corruption_records(
     summary = mce(per_corruption, clean_error)
     flags = [] if summary["n_corruptions"] == 15 else [f"only {summary['n_corruptions']} of 15 corruptions"]
     value = summary["mce"] if not flags else summary["mce_partial"]
+    if any(not info["complete"] for info in per_corruption.values()):
+        flags.append("partial-severities")
     records.append(make_record(cell, "mce", value, summary["n_corruptions"], flags=flags or None))
     if clean_error is not None:
         rel = summary["relative_mce"] if not flags else summary["relative_mce_partial"]
@@ -177,4 +179,47 @@ def agreement_records(cell: dict[str, Any], reference: Predictions, other: Predi
         )
     )
     records.append(make_record(cell, "mcnemar_p", mcnemar_exact(paired["n10"], paired["n01"]), paired["n"]))
+    return records
+
+
+def perturbation_records(
+    cell: dict[str, Any], per_perturbation: dict[str, Any], baseline: dict[str, dict[str, float]] | None
+) -> list[dict[str, Any]]:
+    """ImageNet-P: flip probability (percent) and top-5 distance per perturbation; mFR and mT5D over the 10 test
+    perturbations, normalised by a baseline when one is given (no AlexNet values are invented)."""
+    from benchbox.datasets.catalog import P_PERTURBATIONS
+    from benchbox.datasets.perturbations import NOISE
+    from benchbox.metrics.robustness import flip_probability, normalised_mean, top5_distance
+
+    records, fp, t5d = [], {}, {}
+    for name, pred in per_perturbation.items():
+        if not pred.logits:
+            continue
+        noise = name in NOISE
+        fp[name] = 100.0 * flip_probability([v.argmax(axis=1) for v in pred.logits], noise)
+        t5d[name] = top5_distance(pred.logits, noise)
+        n = len(pred.logits)
+        records.append(make_record({**cell, "variant": name}, "flip_prob", fp[name], n))
+        records.append(make_record({**cell, "variant": name}, "top5_dist", t5d[name], n))
+    test = [p for p in P_PERTURBATIONS if p in fp]
+    flags = None if len(test) == len(P_PERTURBATIONS) else [f"only {len(test)} of 10 perturbations"]
+    if baseline:
+        records.append(
+            make_record(
+                cell,
+                "mfr",
+                normalised_mean({p: fp[p] for p in test}, baseline.get("flip_prob")),
+                len(test),
+                flags=flags,
+            )
+        )
+        records.append(
+            make_record(
+                cell,
+                "mt5d",
+                normalised_mean({p: t5d[p] for p in test}, baseline.get("top5_dist")),
+                len(test),
+                flags=flags,
+            )
+        )
     return records

@@ -191,6 +191,8 @@ def read_image_folder(folder: Path, testset: str, variant: str | None = None) ->
     """Detect the layout of a folder of images and read it; a wrong layout is a UserError naming the fix."""
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder.", expected_layout(testset))
+    if testset == "v2":  # always class-index folders: never guess, a string sort mislabels 990 classes
+        return read_numeric_folders(folder, testset, variant)
     layout = detect_layout(folder)
     if layout == "wnid-folders":
         return read_wnid_folders(folder, testset, variant)
@@ -213,7 +215,9 @@ def read_c_tree(root: Path, corruptions: tuple[str, ...] | None = None) -> list[
         for severity in range(1, 6):
             sev_dir = folder / str(severity)
             if sev_dir.is_dir():
-                sets.append(read_wnid_folders(sev_dir, "c", f"{corruption}/{severity}"))
+                sample_set = read_wnid_folders(sev_dir, "c", f"{corruption}/{severity}")
+                sample_set.synthesized = (root / "SYNTHESIZED.json").is_file()
+                sets.append(sample_set)
     return sets
 
 
@@ -243,7 +247,11 @@ def read_p_tree(root: Path, perturbations: tuple[str, ...] | None = None) -> lis
                 continue
             videos = sorted(sub.glob("*.mp4"), key=lambda p: natural_key(p.name))
             samples.extend(Sample(str(v), index[sub.name], v.name) for v in videos)
-        sets.append(SampleSet("p", folder, samples, "p-videos", name, problems))
+        sets.append(
+            SampleSet(
+                "p", folder, samples, "p-videos", name, problems, synthesized=(root / "SYNTHESIZED.json").is_file()
+            )
+        )
     return sets
 
 

@@ -1,0 +1,192 @@
+"""`benchbox make-c` / `make-p`: synthesized ImageNet-C trees and ImageNet-P videos from any val folder.
+
+C: Resize(256) -> CenterCrop(224) -> corruption -> JPEG quality 85, written as the official tree
+`<corruption>/<severity>/<wnid>/<name>`. P: Resize(256) -> perturbation frames -> H.264 MP4 (PyAV's bundled
+libx264, crf 20; noise sequences tuned for grain), as `<perturbation>/<wnid>/<name>.mp4`. Seeds derive from
+the image index, so a re-run writes the same files. A SYNTHESIZED.json marker labels the results.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, P_EXTRA_PERTURBATIONS, P_PERTURBATIONS
+from benchbox.errors import UserError, unknown_name
+
+MARKER = "SYNTHESIZED.json"
+
+
+def _resized_256(path: str):
+    from PIL import Image
+
+    from benchbox.datasets.transforms import load_rgb, shorter_side_size
+
+    img = load_rgb(path)
+    return img.resize(shorter_side_size(img.width, img.height, 256), Image.BILINEAR)
+
+
+def _seed(*parts) -> int:
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+def _c_job(args):
+    path, wnid, out, corruptions, severities, seed = args
+    from PIL import Image
+
+    from benchbox.datasets.corruptions import corrupt
+    from benchbox.datasets.transforms import UnreadableImage, center_crop
+
+    try:
+        base = np.asarray(center_crop(_resized_256(path), 224, 224))
+    except UnreadableImage as exc:
+        return f"{path}: {exc}"
+    name = Path(path).name
+    for corruption in corruptions:
+        for severity in severities:
+            target = Path(out) / corruption / str(severity) / wnid / name
+            if target.is_file():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            image = corrupt(base, corruption, severity, _seed(seed, name, corruption, severity))
+            tmp = target.with_suffix(".tmp")
+            Image.fromarray(image).save(tmp, format="JPEG", quality=85, optimize=True)
+            tmp.replace(target)
+    return None
+
+
+def _p_job(args):
+    path, wnid, out, perturbations, seed = args
+    from benchbox.datasets.perturbations import NOISE, perturb
+    from benchbox.datasets.transforms import UnreadableImage
+
+    try:
+        base = np.asarray(_resized_256(path))
+    except UnreadableImage as exc:
+        return f"{path}: {exc}"
+    for name in perturbations:
+        target = Path(out) / name / wnid / (Path(path).stem + ".mp4")
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frames = perturb(base, name, _seed(seed, Path(path).name, name))
+        write_mp4(target, frames, grain=name in NOISE)
+    return None
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False) -> None:
+    """H.264 MP4, one frame per second, yuv444p so colour survives (the official sequences used ffmpeg)."""
+    import av
+
+    tmp = path.with_suffix(".tmp.mp4")
+    with av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"tune": "grain", "crf": "20"} if grain else {"crf": "20"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.replace(path)
+
+
+def decode_mp4(path: str | Path) -> list[np.ndarray]:
+    """All frames of a video as RGB uint8 arrays (PyAV: a wheel-installed decoder, no system ffmpeg)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except Exception as exc:
+        from benchbox.datasets.transforms import UnreadableImage
+
+        raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _val_images(val_dir: Path, limit: int | None) -> list[tuple[str, str]]:
+    from benchbox.datasets.readers import read_image_folder
+
+    samples = read_image_folder(val_dir, "val")
+    from benchbox.datasets.catalog import imagenet_wnids
+
+    wnids = imagenet_wnids()
+    items = [(s.path, wnids[s.label]) for s in samples.samples]
+    if limit:
+        picks = np.linspace(0, len(items) - 1, num=min(limit, len(items))).round().astype(int)
+        items = [items[i] for i in sorted(set(picks))]
+    return items
+
+
+def _names(requested: list[str] | None, known: tuple[str, ...], kind: str) -> list[str]:
+    if not requested:
+        return list(known)
+    for name in requested:
+        if name not in known:
+            raise unknown_name(kind, name, known)
+    return list(requested)
+
+
+def make_c(
+    val_dir: Path,
+    out: Path,
+    corruptions: list[str] | None = None,
+    severities: list[int] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    workers: int = 2,
+) -> dict:
+    """Write a synthesized ImageNet-C tree; returns a summary (also stored in OUT/SYNTHESIZED.json)."""
+    names = _names(corruptions, (*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS), "corruption")
+    severities = severities or [1, 2, 3, 4, 5]
+    if any(s not in (1, 2, 3, 4, 5) for s in severities):
+        raise UserError(f"Severities must be 1..5, got {severities}.")
+    items = _val_images(val_dir, limit)
+    jobs = [(p, w, str(out), names, severities, seed) for p, w in items]
+    errors = _run(_c_job, jobs, workers)
+    return _mark(
+        out,
+        "c",
+        {"corruptions": names, "severities": severities, "images": len(items), "seed": seed, "unreadable": errors},
+    )
+
+
+def make_p(
+    val_dir: Path,
+    out: Path,
+    perturbations: list[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    workers: int = 2,
+) -> dict:
+    names = _names(perturbations, (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS), "perturbation")
+    items = _val_images(val_dir, limit)
+    errors = _run(_p_job, [(p, w, str(out), names, seed) for p, w in items], workers)
+    return _mark(out, "p", {"perturbations": names, "images": len(items), "seed": seed, "unreadable": errors})
+
+
+def _run(job, jobs: list, workers: int) -> list[str]:
+    if workers <= 1 or len(jobs) <= 1:
+        results = [job(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(job, jobs, chunksize=4))
+    return [r for r in results if r]
+
+
+def _mark(out: Path, kind: str, summary: dict) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    from benchbox import __version__
+
+    summary = {"kind": kind, "generator": f"benchbox {__version__}", **summary}
+    (out / MARKER).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def is_synthesized(root: Path) -> bool:
+    return (root / MARKER).is_file()
