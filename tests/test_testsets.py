@@ -24,7 +24,7 @@ R_CLASSES = subset_indices("r")
 
 @pytest.fixture(scope="module")
 def family_root(tmp_path_factory):
-    """A_CLASSES data root with val (ReaL-named files), V2, sketch, A_CLASSES, R_CLASSES, O_CLASSES, a synthesized C and P."""
+    """A data root with val (ReaL-named files), V2, sketch, A, R, O, a synthesized C and P."""
     from PIL import Image
 
     from benchbox.datasets.synthesize import make_c, make_p
