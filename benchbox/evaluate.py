@@ -382,7 +382,7 @@ class Evaluator:
             result.problems += problems
         for record in records:
             if record["testset"] in synthesized:
-                record.setdefault("flags", []).append("synthesized")
+                record["flags"] = [*(record.get("flags") or []), "synthesized"]  # never mutate a shared list
         self._flag_overlap(records)
         key = content_key(
             {
@@ -517,5 +517,5 @@ class Evaluator:
         for record in records:
             label = record["testset"] + (f"/{record['variant']}" if record.get("variant") else "")
             if label in self.overlap.get(record["precision"], {}):
-                record.setdefault("flags", []).append("calibration-overlap")
+                record["flags"] = [*(record.get("flags") or []), "calibration-overlap"]
         return records
