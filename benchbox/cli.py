@@ -78,7 +78,9 @@ def export(
 def eval_(
     artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
     engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option(
+        "cpu", help="cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider)."
+    ),
     precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8 (bf16 for torch on CUDA)."),
     sets: str = typer.Option("val", help="Comma list of val, real, v2, sketch, a, r, o, c, p, or all."),
     data_root: Path | None = typer.Option(None, help="Folder holding the test sets (see benchbox datasets)."),
@@ -131,7 +133,9 @@ def eval_(
 def bench(
     artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
     engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option(
+        "cpu", help="cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider)."
+    ),
     precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch)."),
     batch_sizes: str = typer.Option("1,8,32", help="Comma list of batch sizes."),
     warmup: float = typer.Option(1.0, help="Warm-up seconds per cell."),
@@ -324,6 +328,24 @@ def run(plan: Path = typer.Argument(..., help="Plan file (see benchbox/examples/
 
 
 @app.command()
+def doctor() -> None:
+    """What this machine can run (CUDA, GPU, driver, TensorRT, ONNX Runtime providers), with advice."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchbox.console import console
+    from benchbox.doctor import diagnose
+
+    table = Table(title="benchbox doctor")
+    for column in ("component", "status", "detail", "advice"):
+        table.add_column(column, overflow="fold")
+    for row in diagnose():
+        colour = "green" if row["status"] == "ok" else "yellow"
+        table.add_row(row["component"], f"[{colour}]{row['status']}[/]", escape(row["detail"]), escape(row["advice"]))
+    console.print(table)
+
+
+@app.command()
 def demo(
     data_root: Path | None = typer.Option(None, help="Real data (e.g. ../shared/data/imagenet-sample)."),
     out: Path = typer.Option(Path("benchbox-demo"), help="Where the demo writes artifacts, store and report."),
@@ -341,9 +363,11 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # click returns the Exit code instead of raising in this mode
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc.message}")
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}")
         if exc.hint:
-            err_console.print(exc.hint)
+            err_console.print(exc.hint, markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished work is stored; run the same command again to resume.")

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -63,17 +64,17 @@ def print_notes(
     for label, files in unreadable.items():
         console.print(f"[yellow]{label}: {len(files)} unreadable file(s) skipped and not scored:[/yellow]")
         for path, error in files[:10]:
-            console.print(f"  {path}: {error}")
+            console.print(f"  {path}: {error}", markup=False)
         if len(files) > 10:
             console.print(f"  … and {len(files) - 10} more (all listed in --json)")
     for warning in warnings:
-        console.print(f"[bold red]WARNING:[/bold red] {warning}")
+        console.print(f"[bold red]WARNING:[/bold red] {escape(warning)}")
     for problem in problems:
-        console.print(f"[yellow]layout:[/yellow] {problem}")
+        console.print(f"[yellow]layout:[/yellow] {escape(problem)}")
     if missing:
         console.print(f"[yellow]not found (skipped):[/yellow] {', '.join(missing)}")
     for failure in failures:
-        console.print(f"[red]failed cell:[/red] {failure}")
+        console.print(f"[red]failed cell:[/red] {escape(failure)}")
 
 
 @contextmanager

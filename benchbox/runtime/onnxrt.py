@@ -14,8 +14,22 @@ from .base import BaseRunner
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+
+def tensorrt_provider_options(artifact, precision: str) -> dict[str, str]:
+    """ORT TensorRT provider: engine and timing caches next to the artifact (first session builds, later reuse)."""
+    cache = artifact.directory / "engines" / "ort-tensorrt"
+    cache.mkdir(parents=True, exist_ok=True)
+    return {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache),
+        "trt_engine_cache_prefix": precision,
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache),
+        "trt_max_workspace_size": str(4 << 30),
+    }
 
 
 def artifact_precision_for(engine_device: str, precision: str) -> str:
@@ -58,8 +72,10 @@ class OrtRunner(BaseRunner):
         self.provider = provider or device
         if self.provider not in PROVIDERS:
             raise UserError(f"Unknown ONNX Runtime device {self.provider!r}.", f"Use one of {sorted(PROVIDERS)}.")
-        self.provider_options = provider_options or {}
         self.artifact_precision = artifact_precision_for(f"ort-{self.provider}", precision)
+        self.provider_options = provider_options or {}
+        if self.provider == "tensorrt" and not self.provider_options:
+            self.provider_options = tensorrt_provider_options(artifact, self.artifact_precision)
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
