@@ -18,6 +18,15 @@ app = typer.Typer(
 )
 
 
+ARTIFACTS_ARG = typer.Argument(..., help="Artifact directory from benchbox export.")
+ENGINE_OPTION = typer.Option("ort", help="torch, ort or trt (comma list allowed).")
+DEVICE_OPTION = typer.Option(
+    "cpu", help="cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider)."
+)
+STORE_OPTION = typer.Option(Path("benchbox-results"), help="Results store directory.")
+JSON_OPTION = typer.Option(None, "--json", help="Write {'records': [...]} here.")
+
+
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -76,11 +85,9 @@ def export(
 
 @app.command(name="eval")
 def eval_(
-    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
-    engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
-    device: str = typer.Option(
-        "cpu", help="cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider)."
-    ),
+    artifacts: Path = ARTIFACTS_ARG,
+    engine: str = ENGINE_OPTION,
+    device: str = DEVICE_OPTION,
     precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8 (bf16 for torch on CUDA)."),
     sets: str = typer.Option("val", help="Comma list of val, real, v2, sketch, a, r, o, c, p, or all."),
     data_root: Path | None = typer.Option(None, help="Folder holding the test sets (see benchbox datasets)."),
@@ -95,8 +102,8 @@ def eval_(
     batch_size: int = typer.Option(32, min=1),
     workers: int | None = typer.Option(None, help="Decode threads (default: CPU count, at most 8)."),
     threads: int | None = typer.Option(None, help="Inference threads (ONNX Runtime intra-op / torch)."),
-    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write {'records': [...]} here."),
+    store: Path = STORE_OPTION,
+    json_out: Path | None = JSON_OPTION,
 ) -> None:
     """Score an artifact on the test sets with each engine and precision (resumable)."""
     from benchbox.console import print_notes, print_records, progress_bars
@@ -131,11 +138,9 @@ def eval_(
 
 @app.command()
 def bench(
-    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
-    engine: str = typer.Option("ort", help="torch, ort or trt (comma list allowed)."),
-    device: str = typer.Option(
-        "cpu", help="cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider)."
-    ),
+    artifacts: Path = ARTIFACTS_ARG,
+    engine: str = ENGINE_OPTION,
+    device: str = DEVICE_OPTION,
     precisions: str = typer.Option("fp32", help="Comma list: fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch)."),
     batch_sizes: str = typer.Option("1,8,32", help="Comma list of batch sizes."),
     warmup: float = typer.Option(1.0, help="Warm-up seconds per cell."),
@@ -143,8 +148,8 @@ def bench(
     min_iterations: int = typer.Option(10, min=1),
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op / torch threads (recorded)."),
     mode: str = typer.Option("end-to-end", help="end-to-end (host in, host out) or compute (device-resident)."),
-    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write {'records': [...]} here."),
+    store: Path = STORE_OPTION,
+    json_out: Path | None = JSON_OPTION,
 ) -> None:
     """Latency and throughput on synthetic input, in a loop of its own (never from an accuracy run)."""
     from benchbox.bench import BenchOptions, run_bench
@@ -290,7 +295,7 @@ def make_p_command(
 
 @app.command()
 def report(
-    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    store: Path = STORE_OPTION,
     out: Path = typer.Option(Path("benchbox-report"), help="Where to write the report files."),
 ) -> None:
     """Write report.md, a self-contained report.html, results.json and results.csv from the store."""
@@ -304,7 +309,7 @@ def report(
 
 @app.command()
 def check(
-    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    store: Path = STORE_OPTION,
     policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
 ) -> None:
     """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide."""

@@ -204,22 +204,7 @@ def perturbation_records(
     test = [p for p in P_PERTURBATIONS if p in fp]
     flags = None if len(test) == len(P_PERTURBATIONS) else [f"only {len(test)} of 10 perturbations"]
     if baseline:
-        records.append(
-            make_record(
-                cell,
-                "mfr",
-                normalised_mean({p: fp[p] for p in test}, baseline.get("flip_prob")),
-                len(test),
-                flags=flags,
-            )
-        )
-        records.append(
-            make_record(
-                cell,
-                "mt5d",
-                normalised_mean({p: t5d[p] for p in test}, baseline.get("top5_dist")),
-                len(test),
-                flags=flags,
-            )
-        )
+        for metric, values, key in (("mfr", fp, "flip_prob"), ("mt5d", t5d, "top5_dist")):
+            value = normalised_mean({p: values[p] for p in test}, baseline.get(key))
+            records.append(make_record(cell, metric, value, len(test), flags=flags))
     return records

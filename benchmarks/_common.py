@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 import time
@@ -46,3 +47,11 @@ def interleaved(
         rates_b.append(images_per_second(b, batch, seconds))
     ratios = [x / y for x, y in zip(rates_a, rates_b)]
     return statistics.median(rates_a), statistics.median(rates_b), statistics.median(ratios)
+
+
+def throughput_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    return parser.parse_args()

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
-from _common import interleaved, lite0_artifact
+from _common import interleaved, lite0_artifact, throughput_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    args = parser.parse_args()
+    args = throughput_args(__doc__)
 
     from benchbox.runtime import create_runner
 

@@ -108,19 +108,10 @@ def test_engines_agree_and_records_have_the_schema(tiny_artifact, tiny_images, t
     result = run_eval(tiny_artifact, tmp_path / "s", tiny_images, engines=["ort", "torch"])
     agreement = [r for r in result.records if r["metric"] == "agreement_top1"]
     assert agreement and agreement[0]["value"] == 100.0 and agreement[0]["reference"] == "ort/fp32"
+    from benchbox.store import RECORD_FIELDS
+
     for record in result.records:
-        assert {
-            "model",
-            "engine",
-            "device",
-            "precision",
-            "testset",
-            "variant",
-            "metric",
-            "value",
-            "n",
-            "ci95",
-        } <= set(record)
+        assert set(RECORD_FIELDS) <= set(record)
 
 
 def test_json_output_of_the_cli(tiny_artifact, tiny_images, tmp_path):

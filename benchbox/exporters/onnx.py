@@ -133,6 +133,7 @@ def export_onnx(module: Any, input_size: tuple[int, int, int], path: Path, opset
 
     example = torch.randn(2, *input_size)
     arg_name = next(iter(inspect.signature(module.forward).parameters), "x")
+    common = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -140,13 +141,12 @@ def export_onnx(module: Any, input_size: tuple[int, int, int], path: Path, opset
                 module,
                 (example,),
                 str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
                 dynamic_shapes={arg_name: {0: "batch"}},
                 opset_version=opset,
                 dynamo=True,
                 external_data=False,
                 verbose=False,
+                **common,
             )
             return "dynamo"
         except Exception:
@@ -154,11 +154,10 @@ def export_onnx(module: Any, input_size: tuple[int, int, int], path: Path, opset
                 module,
                 (example,),
                 str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 opset_version=min(opset, 20),
                 dynamo=False,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                **common,
             )
             return "torchscript"
 
