@@ -83,8 +83,8 @@ def real_records(
         [f"real: {unkeyed} val images are not named ILSVRC2012_val_XXXXXXXX and have no ReaL labels"] if unkeyed else []
     )
     correct = real_correct(np.asarray(top1, dtype=np.int64), lists)
-    if correct.size == 0:
-        return [make_record(cell, "real_top1", math.nan, 0)], problems
+    if correct.size == 0:  # nothing to score: say why instead of recording an empty number
+        return [], problems + ["real: no val image could be keyed to real.json, so ReaL was not scored"]
     acc = accuracy(correct)
     return [make_record(cell, "real_top1", acc["value"], acc["n"], acc["ci95"])], problems
 
