@@ -319,7 +319,7 @@ def check(
 
 
 @app.command()
-def run(plan: Path = typer.Argument(..., help="Plan file (see benchbox/examples/plan.toml).")) -> None:
+def run(plan: Path = typer.Argument(..., help="Plan file (see examples/plan.toml).")) -> None:
     """Run a whole comparison from a plan: export, eval, bench, report, check (resumable)."""
     from benchbox.console import console, progress_bars
     from benchbox.plan import run_plan

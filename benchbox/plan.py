@@ -30,7 +30,9 @@ class PlanOutcome:
 
 def load_plan(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise UserError(f"Plan {path} not found.", "See benchbox/examples/plan.toml for a complete example.")
+        raise UserError(
+            f"Plan {path} not found.", "See examples/plan.toml in the benchbox repository for a complete example."
+        )
     try:
         plan = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -127,6 +127,8 @@ def corruption_records(
         err = 1.0 - float(topk_correct(pred.logits, pred.labels, 1).mean())
         errors[(corruption, int(severity))] = err
         records.append(make_record({**cell, "variant": variant}, "error", 100.0 * err, n))
+        calibration = classification_records({**cell, "variant": variant}, pred, top5=False)
+        records += [r for r in calibration if r["metric"] in ("ece", "rms_calib", "nll")]
     per_corruption = corruption_errors(errors)
     for corruption, info in per_corruption.items():
         flags = [] if info["complete"] else ["partial-severities"]

@@ -116,3 +116,41 @@ def test_unknown_model_and_missing_checkpoint():
         resolve_model("efficientnet_lite00")
     with pytest.raises(UserError, match="Checkpoint not found"):
         resolve_model("test_resnet", "/nonexistent.pth")
+
+
+def make_tiny_callable():
+    """A module:callable model source returning (module, DataConfig)."""
+    import timm
+    import torch
+
+    from benchbox.models import DataConfig
+
+    torch.manual_seed(0)
+    return timm.create_model("test_resnet", pretrained=False), DataConfig(input_size=(3, 96, 96), crop_pct=1.0)
+
+
+def test_module_callable_and_checkpoint_sources(tmp_path):
+    import torch
+
+    from benchbox.models import resolve_model
+
+    resolved = resolve_model("tests.test_export_and_runners:make_tiny_callable")
+    assert resolved.data_config.input_size == (3, 96, 96) and resolved.source["kind"] == "callable"
+    checkpoint = tmp_path / "w.pth"
+    torch.save({"state_dict": resolved.module.state_dict()}, checkpoint)
+    again = resolve_model("test_resnet", checkpoint)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(again.module(x), resolved.module(x))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(UserError, match="Cannot read checkpoint"):
+        resolve_model("test_resnet", checkpoint)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_and_lite2_load_strictly_with_their_data_configs(name):
+    from benchbox.models import resolve_model
+
+    resolved = resolve_model(name)  # strict load: every weight mapped
+    size = {"efficientnet_lite1": 240, "efficientnet_lite2": 260}[name]
+    assert resolved.data_config.input_size == (3, size, size)

@@ -111,3 +111,24 @@ def test_overlap_with_calibration_images_is_flagged(tiny_full_artifact, tiny_ima
     assert "calibration-overlap" not in (fp32_top1.get("flags") or [])
     deltas = [r for r in result.records if r["metric"] == "top1_delta"]
     assert deltas and deltas[0]["ci95"][0] <= deltas[0]["value"] <= deltas[0]["ci95"][1]
+
+
+def test_percentile_calibration_and_the_plan_examples(tiny_images, tmp_path):
+    from pathlib import Path
+
+    from benchbox.build import build_artifacts
+    from benchbox.plan import load_plan
+
+    artifact = build_artifacts(
+        "test_efficientnet",
+        tmp_path / "art",
+        precisions=["fp32", "int8"],
+        calib_data=tiny_images / "val",
+        calib_size=4,
+        calib_method="percentile",
+    )
+    assert artifact.entry("int8")["calibration"]["method"] == "percentile"
+    assert zero_points(load(artifact, "int8"))
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    for plan in ("plan.toml", "plan-sample.toml"):
+        assert load_plan(examples / plan)["models"][0]["name"] == "efficientnet_lite0"
