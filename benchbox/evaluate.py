@@ -22,7 +22,7 @@ from benchbox.datasets.readers import (
 from benchbox.datasets.transforms import EvalTransform
 from benchbox.errors import UserError
 from benchbox.exporters.manifest import Artifact, content_key
-from benchbox.predict import Predictions, predict_cell, predict_video_cell
+from benchbox.predict import CellJob, Predictions, predict_cells, predict_video_cell
 from benchbox.runtime import create_runner
 from benchbox.runtime.base import UnsupportedPrecision
 from benchbox.scoring import (
@@ -157,6 +157,15 @@ def samples_digest(samples: SampleSet) -> str:
     return digest.hexdigest()[:16]
 
 
+def _lazy(runner):
+    """A factory that activates the runner on first use (cells already in the store never load a model)."""
+
+    def factory():
+        return runner.activate()
+
+    return factory
+
+
 class Evaluator:
     """Runs the eval plan against a store. Public `run` checks inputs; cells do the work."""
 
@@ -185,11 +194,18 @@ class Evaluator:
                 f"Missing: {', '.join(result.missing_sets)}. {expected_layout('val')}",
             )
         self.overlap = self._calibration_overlap(sample_sets, result)
+        runners = self._create_runners(sample_sets, result)
+        try:
+            for sets in sample_sets.values():
+                for samples in sets:
+                    self._predict_set(samples, runners, result)
+            for engine, precision in runners:
+                self._score(engine, precision, sample_sets, self.predictions[(engine, precision)], result)
+        finally:
+            for runner, _ in runners.values():
+                runner.deactivate()
         for engine in self.options.engines:
-            by_precision: dict[str, dict[str, Predictions]] = {}
-            for precision in self.options.precisions:
-                by_precision[precision] = self._run_engine_precision(engine, precision, sample_sets, result)
-                self.predictions[(engine, precision)] = by_precision[precision]
+            by_precision = {p: self.predictions.get((engine, p), {}) for p in self.options.precisions}
             self._agreement(engine, by_precision, sample_sets, result)
         self._cross_engine_agreement(result)
         return result
@@ -241,43 +257,80 @@ class Evaluator:
             "variant": variant,
         }
 
-    def _run_engine_precision(
-        self, engine: str, precision: str, sample_sets: dict[str, list[SampleSet]], result: EvalResult
-    ) -> dict[str, Predictions]:
+    def _create_runners(self, sample_sets: dict[str, list[SampleSet]], result: EvalResult) -> dict:
+        """{(engine, precision): (runner, lazy activating factory)}; unsupported pairs become explicit records."""
+        runners = {}
+        for engine in self.options.engines:
+            for precision in self.options.precisions:
+                try:
+                    runner = create_runner(
+                        engine, self.artifact, precision, self.options.device, threads=self.options.threads
+                    )
+                except UnsupportedPrecision as exc:
+                    self._record_unsupported(engine, precision, sample_sets, exc, result)
+                    continue
+                runners[(engine, precision)] = (runner, _lazy(runner))
+                self.predictions[(engine, precision)] = {}
+        return runners
+
+    def _record_unsupported(self, engine, precision, sample_sets, exc, result) -> None:
+        for name in sample_sets:
+            cell = self._cell(engine, precision, name, None)
+            run_id = self.store.start_run(content_key({**cell, "unsupported": True}), "eval", cell)
+            record = make_record(cell, "unsupported", None, 0, error=exc.message)
+            self.store.fail_run(run_id, exc.message, [record])
+            result.records.append(record)
+        result.failures.append(f"{engine}/{precision}: {exc.message}")
+
+    def _predict_set(self, samples: SampleSet, runners: dict, result: EvalResult) -> None:
+        """One decoding pass over a set feeds every (engine, precision) cell that still needs it."""
         options = self.options
-        runner_holder: dict[str, Any] = {}
-        preds: dict[str, Predictions] = {}
-        try:
-            runner = create_runner(engine, self.artifact, precision, options.device, threads=options.threads)
-        except UnsupportedPrecision as exc:
-            for name in sample_sets:
-                cell = self._cell(engine, precision, name, None)
-                key = content_key({**cell, "unsupported": True})
-                run_id = self.store.start_run(key, "eval", cell)
-                record = make_record(cell, "unsupported", None, 0, error=exc.message)
-                self.store.fail_run(run_id, exc.message, [record])
-                result.records.append(record)
-            result.failures.append(f"{engine}/{precision}: {exc.message}")
-            return preds
-
-        def factory():
-            if "runner" not in runner_holder:
-                runner_holder["runner"] = runner.activate()
-            return runner_holder["runner"]
-
-        artifact_key = self._artifact_key(engine, precision)
-        try:
-            for name, sets in sample_sets.items():
-                for samples in sets:
-                    label = f"{name}/{samples.variant}" if samples.variant else name
-                    cell = self._cell(engine, precision, name, samples.variant)
-                    got = self._predict(cell, samples, artifact_key, factory, result, label)
-                    if got is not None:
-                        preds[label] = got
-            self._score(engine, precision, sample_sets, preds, result)
-        finally:
-            runner.deactivate()
-        return preds
+        label = f"{samples.testset}/{samples.variant}" if samples.variant else samples.testset
+        transform = EvalTransform(self.artifact.data_config, resize=samples.testset not in ("c", "p"))
+        jobs = {}
+        for (engine, precision), (_, factory) in runners.items():
+            cell = self._cell(engine, precision, samples.testset, samples.variant)
+            key = content_key(
+                {**cell, "artifact": self._artifact_key(engine, precision), "samples": samples_digest(samples)}
+            )
+            info = {"samples": len(samples.samples), "root": str(samples.root)}
+            jobs[(engine, precision)] = (cell, CellJob(self.store.start_run(key, "predict", cell, info), factory))
+        progress = None
+        if self.on_progress:
+            names = ", ".join(f"{e}/{p}" for e, p in jobs)
+            progress = lambda done, total: self.on_progress(f"{label} [{names}]", done, total)  # noqa: E731
+        if samples.testset == "p":  # videos: frame decoding per cell (few files, many frames)
+            for _, job in jobs.values():
+                try:
+                    job.result = predict_video_cell(
+                        self.store, job.run_id, samples, job.runner_factory, transform, options.batch_size, progress
+                    )
+                except UserError:
+                    raise
+                except Exception as exc:
+                    job.error = exc
+        else:
+            predict_cells(
+                self.store,
+                [job for _, job in jobs.values()],
+                samples,
+                transform,
+                options.batch_size,
+                options.workers,
+                progress,
+                options.chunk_samples,
+            )
+        for (engine, precision), (cell, job) in jobs.items():
+            if job.error is not None:  # one broken cell is recorded; the rest go on
+                message = f"{type(job.error).__name__}: {job.error}"
+                self.store.fail_run(job.run_id, message, [make_record(cell, "error", None, 0, error=message)])
+                result.failures.append(f"{engine}/{precision} {label}: {message}")
+                continue
+            pred = job.result
+            self.store.finish_run(job.run_id, [], {"samples": len(samples.samples), "unreadable": len(pred.unreadable)})
+            self.predictions[(engine, precision)][label] = pred
+            if pred.unreadable:
+                result.unreadable[label] = pred.unreadable
 
     def _artifact_key(self, engine: str, precision: str) -> str:
         if engine == "torch":
@@ -286,45 +339,6 @@ class Evaluator:
 
         entry = self.artifact.entry(artifact_precision_for(f"{engine}-{self.options.device}", precision))
         return entry["sha256"]
-
-    def _predict(self, cell, samples, artifact_key, factory, result, label) -> Predictions | None:
-        options = self.options
-        key = content_key({**cell, "artifact": artifact_key, "samples": samples_digest(samples)})
-        run_id = self.store.start_run(
-            key, "predict", cell, {"samples": len(samples.samples), "root": str(samples.root)}
-        )
-        transform = EvalTransform(self.artifact.data_config, resize=samples.testset not in ("c", "p"))
-        progress = (
-            (lambda done, total: self.on_progress(f"{cell['engine']}/{cell['precision']} {label}", done, total))
-            if self.on_progress
-            else None
-        )
-        try:
-            if samples.testset == "p":
-                pred = predict_video_cell(self.store, run_id, samples, factory, transform, options.batch_size, progress)
-            else:
-                pred = predict_cell(
-                    self.store,
-                    run_id,
-                    samples,
-                    factory,
-                    transform,
-                    options.batch_size,
-                    options.workers,
-                    progress,
-                    options.chunk_samples,
-                )
-        except UserError:
-            raise
-        except Exception as exc:  # one broken cell is recorded; the rest go on
-            message = f"{type(exc).__name__}: {exc}"
-            self.store.fail_run(run_id, message, [make_record(cell, "error", None, 0, error=message)])
-            result.failures.append(f"{cell['engine']}/{cell['precision']} {label}: {message}")
-            return None
-        self.store.finish_run(run_id, [], {"samples": len(samples.samples), "unreadable": len(pred.unreadable)})
-        if pred.unreadable:
-            result.unreadable[label] = pred.unreadable
-        return pred
 
     def _score(
         self,

@@ -1,4 +1,4 @@
-"""Run one SampleSet through one runner as a resumable cell of the results store."""
+"""Run a SampleSet through runners as resumable cells of the results store (one decode for all cells)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,87 @@ class Predictions:
         return int((~np.isfinite(self.logits)).any(axis=1).sum())
 
 
+@dataclass
+class CellJob:
+    """One runner's share of a pass over a SampleSet: where it resumes, what it has, what went wrong."""
+
+    run_id: int
+    runner_factory: Callable[[], Any]
+    result: Predictions | None = None
+    error: Exception | None = None
+    position: int = 0
+    chunks: list[dict[str, np.ndarray]] = field(default_factory=list)
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
+    pending_start: int = 0
+
+
+def predict_cells(
+    store: ResultStore,
+    jobs: list[CellJob],
+    samples: SampleSet,
+    transform: Callable,
+    batch_size: int = 32,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk_samples: int = CHUNK_SAMPLES,
+) -> None:
+    """Fill each job's `result` (or `error`) from one decoding pass over the samples.
+
+    Every image is decoded and preprocessed once and fed to every runner still missing it, so N engines x
+    precisions cost one decode, not N. Each job keeps its own chunks, so each resumes where it stopped.
+    """
+    from benchbox.errors import UserError
+
+    total = len(samples.samples)
+    active = []
+    for job in jobs:
+        stored = store.load_predictions(job.run_id)
+        if stored is not None:
+            job.result = _from_arrays(stored, samples, job.run_id)
+            continue
+        job.position, job.chunks = store.load_chunks(job.run_id)
+        job.pending, job.pending_start = [], job.position
+        active.append(job)
+    if not active:
+        return
+    start = min(job.position for job in active)
+    if on_progress:
+        on_progress(start, total)
+    for batch in iterate_batches(samples.paths, transform, batch_size, workers, start=start):
+        for job in active:
+            if job.error is not None or batch.stop <= job.position:
+                continue
+            keep = batch.indices >= job.position
+            bad = [item for item in batch.bad if item[0] >= job.position]
+            try:
+                if keep.any():
+                    logits = job.runner_factory().infer(np.ascontiguousarray(batch.images[keep]))
+                else:
+                    logits = np.zeros((0, 0), np.float32)
+            except UserError:
+                raise
+            except Exception as exc:  # this cell fails; the others go on
+                job.error = exc
+                continue
+            job.pending.append((logits, batch.indices[keep], bad))
+            if batch.stop - job.pending_start >= chunk_samples or batch.stop == total:
+                arrays = _pack(job.pending)
+                store.save_chunk(job.run_id, job.pending_start, batch.stop, arrays)
+                job.chunks.append(arrays)
+                job.pending, job.pending_start = [], batch.stop
+        if on_progress:
+            on_progress(batch.stop, total)
+        if all(job.error is not None for job in active):
+            break
+    for job in active:
+        if job.error is None:
+            merged = _merge(job.chunks)
+            merged["labels"] = np.asarray([samples.samples[i].label for i in merged["indices"]], dtype=np.int64)
+            store.save_predictions(job.run_id, merged)
+            store.drop_chunks(job.run_id)
+            job.result = _from_arrays(merged, samples, job.run_id)
+
+
 def predict_cell(
     store: ResultStore,
     run_id: int,
@@ -46,37 +127,12 @@ def predict_cell(
     on_progress: Callable[[int, int], None] | None = None,
     chunk_samples: int = CHUNK_SAMPLES,
 ) -> Predictions:
-    """Predictions for every sample, resuming from stored chunks; chunks are written as the run goes."""
-    stored = store.load_predictions(run_id)
-    if stored is not None:
-        return _from_arrays(stored, samples, run_id)
-    position, chunks = store.load_chunks(run_id)
-    total = len(samples.samples)
-    paths = samples.paths
-    if on_progress:
-        on_progress(position, total)
-    pending: list[tuple[Any, ...]] = []
-    pending_start = position
-    runner = None
-    for batch in iterate_batches(paths, transform, batch_size, workers, start=position):
-        if batch.images.shape[0]:
-            runner = runner or runner_factory()
-            logits = runner.infer(batch.images)
-        else:
-            logits = np.zeros((0, 0), np.float32)
-        pending.append((logits, batch.indices, batch.bad))
-        if batch.stop - pending_start >= chunk_samples or batch.stop == total:
-            arrays = _pack(pending)
-            store.save_chunk(run_id, pending_start, batch.stop, arrays)
-            chunks.append(arrays)
-            pending, pending_start = [], batch.stop
-        if on_progress:
-            on_progress(batch.stop, total)
-    merged = _merge(chunks)
-    merged["labels"] = np.asarray([samples.samples[i].label for i in merged["indices"]], dtype=np.int64)
-    store.save_predictions(run_id, merged)
-    store.drop_chunks(run_id)
-    return _from_arrays(merged, samples, run_id)
+    """Predictions of one runner for every sample (a one-job predict_cells); errors propagate."""
+    job = CellJob(run_id, runner_factory)
+    predict_cells(store, [job], samples, transform, batch_size, workers, on_progress, chunk_samples)
+    if job.error is not None:
+        raise job.error
+    return job.result
 
 
 def _pack(pending: list[tuple[np.ndarray, np.ndarray, list]]) -> dict[str, np.ndarray]:

@@ -118,23 +118,27 @@ def test_unknown_model_and_missing_checkpoint():
         resolve_model("test_resnet", "/nonexistent.pth")
 
 
-def make_tiny_callable():
-    """A module:callable model source returning (module, DataConfig)."""
-    import timm
-    import torch
+CALLABLE_SOURCE = """
+import timm
+import torch
 
-    from benchbox.models import DataConfig
+from benchbox.models import DataConfig
 
+
+def make_tiny():
     torch.manual_seed(0)
     return timm.create_model("test_resnet", pretrained=False), DataConfig(input_size=(3, 96, 96), crop_pct=1.0)
+"""
 
 
-def test_module_callable_and_checkpoint_sources(tmp_path):
+def test_module_callable_and_checkpoint_sources(tmp_path, monkeypatch):
     import torch
 
     from benchbox.models import resolve_model
 
-    resolved = resolve_model("tests.test_export_and_runners:make_tiny_callable")
+    (tmp_path / "my_models.py").write_text(CALLABLE_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    resolved = resolve_model("my_models:make_tiny")
     assert resolved.data_config.input_size == (3, 96, 96) and resolved.source["kind"] == "callable"
     checkpoint = tmp_path / "w.pth"
     torch.save({"state_dict": resolved.module.state_dict()}, checkpoint)

@@ -159,7 +159,9 @@ def test_foreign_engine_is_refused_and_rebuilt(tiny_full_artifact, tmp_path):
         gpu={"name": "NVIDIA L4", "compute_capability": "8.9"},
     )
     rebuilt, _ = other_gpu()
-    assert rebuilt != path and any("built for GPU 'NVIDIA H200'" in n and "refusing" in n for n in other_gpu.notes)
+    assert rebuilt != path and any(
+        "GPU 'NVIDIA H200' (this run: 'NVIDIA L4')" in n and "refusing" in n for n in other_gpu.notes
+    )
     newer = EngineSpec(spec.onnx_sha256, "fp32", "11.5.0", spec.gpu_name, spec.compute_capability, spec.profile)
     cached, reason = check_cached(path.parent, newer)
     assert cached is None and "TensorRT version" in reason

@@ -89,24 +89,35 @@ def check_cached(engine_dir: Path, spec: EngineSpec) -> tuple[Path | None, str |
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
         return path, None
+    labels = (
+        ("gpu_name", "GPU"),
+        ("compute_capability", "compute capability"),
+        ("trt_version", "TensorRT version"),
+        ("onnx_sha256", "ONNX model"),
+    )
+    closest: tuple[int, str] | None = None
     for other in sorted(engine_dir.glob(f"{spec.precision}-*.json")):
         try:
             old = json.loads(other.read_text())
         except json.JSONDecodeError:
             continue
-        for field_name, label in (
-            ("gpu_name", "GPU"),
-            ("compute_capability", "compute capability"),
-            ("trt_version", "TensorRT version"),
-            ("onnx_sha256", "ONNX model"),
-        ):
-            if old.get(field_name) != getattr(spec, field_name):
-                return None, (
-                    f"the cached {spec.precision} engine {other.with_suffix('.engine').name} was built for "
-                    f"{label} {old.get(field_name)!r}, not {getattr(spec, field_name)!r}: refusing it "
-                    "and rebuilding"
-                )
-        return None, f"the cached {spec.precision} engine was built with other options: rebuilding"
+        diffs = [
+            f"{label} {old.get(name)!r} (this run: {getattr(spec, name)!r})"
+            for name, label in labels
+            if old.get(name) != getattr(spec, name)
+        ]
+        reason = (
+            (
+                f"the cached {spec.precision} engine {other.with_suffix('.engine').name} was built for "
+                f"{'; '.join(diffs)}: refusing it and rebuilding"
+            )
+            if diffs
+            else (f"the cached {spec.precision} engine was built with other options: rebuilding")
+        )
+        if closest is None or len(diffs) < closest[0]:
+            closest = (len(diffs), reason)
+    if closest is not None:
+        return None, closest[1]
     return None, None
 
 
