@@ -46,12 +46,9 @@ class BenchResult:
 
 def run_bench(artifact: Artifact, store: ResultStore, options: BenchOptions, on_progress=None) -> BenchResult:
     """Measure every requested cell; a cell that cannot run is recorded with its error and the rest go on."""
-    from benchbox.runtime.onnxrt import artifact_precision_for
+    from benchbox.runtime import require_artifact_files
 
-    for engine in options.engines:  # a precision the artifact lacks is a user mistake: say so before measuring
-        for precision in options.precisions:
-            if engine != "torch":
-                artifact.file_for(artifact_precision_for(f"{engine}-{options.device}", precision), verify=False)
+    require_artifact_files(artifact, options.engines, options.precisions, options.device)
     result = BenchResult(environment=fingerprint(options.threads, options.device))
     env_id = content_key(result.environment)
     for engine in options.engines:

@@ -18,17 +18,23 @@ def calibration_hashes(artifact, precision: str) -> set[str]:
     return hashes
 
 
-def overlapping_samples(artifact, precision: str, sample_sets) -> dict[str, int]:
-    """{set label: number of its images whose content is among the calibration files}."""
-    hashes = calibration_hashes(artifact, precision)
-    if not hashes:
-        return {}
-    found = {}
+def overlapping_samples(artifact, precisions: list[str], sample_sets) -> dict[str, dict[str, int]]:
+    """{precision: {set label: images whose content is among that precision's calibration files}}.
+
+    Each scored file is hashed at most once, and only when some precision has calibration files at all.
+    """
+    wanted = {p: calibration_hashes(artifact, p) for p in precisions}
+    found: dict[str, dict[str, int]] = {p: {} for p in precisions}
+    if not any(wanted.values()):
+        return found
     for name, sets in sample_sets.items():
         for s in sets:
             if s.testset == "p":
                 continue
-            count = sum(1 for sample in s.samples if sha256_file(sample.path) in hashes)
-            if count:
-                found[f"{name}/{s.variant}" if s.variant else name] = count
+            digests = [sha256_file(sample.path) for sample in s.samples]
+            label = f"{name}/{s.variant}" if s.variant else name
+            for precision, hashes in wanted.items():
+                count = sum(1 for d in digests if d in hashes)
+                if count:
+                    found[precision][label] = count
     return found

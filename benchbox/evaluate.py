@@ -23,7 +23,7 @@ from benchbox.datasets.transforms import EvalTransform
 from benchbox.errors import UserError
 from benchbox.exporters.manifest import Artifact, content_key
 from benchbox.predict import CellJob, Predictions, predict_cells, predict_video_cell
-from benchbox.runtime import create_runner
+from benchbox.runtime import create_runner, require_artifact_files
 from benchbox.runtime.base import UnsupportedPrecision
 from benchbox.scoring import (
     agreement_records,
@@ -184,8 +184,7 @@ class Evaluator:
 
     def run(self) -> EvalResult:
         result = EvalResult()
-        for precision in self.options.precisions:
-            self._check_precision(precision)
+        require_artifact_files(self.artifact, self.options.engines, self.options.precisions, self.options.device)
         self._record_artifact()
         sample_sets = load_sample_sets(self.options, result)
         if not sample_sets:
@@ -238,14 +237,6 @@ class Evaluator:
         )
         run_id = self.store.start_run(key, "artifact", {"model": self.artifact.model, "engine": "export"})
         self.store.finish_run(run_id, records, {"directory": str(self.artifact.directory)})
-
-    def _check_precision(self, precision: str) -> None:
-        from benchbox.runtime.onnxrt import artifact_precision_for
-
-        engines = set(self.options.engines)
-        needed = {artifact_precision_for(f"{e}-{self.options.device}", precision) for e in engines - {"torch"}}
-        for p in needed:
-            self.artifact.file_for(p, verify=False)
 
     def _cell(self, engine: str, precision: str, testset: str, variant: str | None) -> dict[str, Any]:
         return {
@@ -517,9 +508,8 @@ class Evaluator:
         """{precision: {set label: count}} of scored images that were calibration images (content hash)."""
         from benchbox.calibration_overlap import overlapping_samples
 
-        overlap = {}
+        overlap = overlapping_samples(self.artifact, self.options.precisions, sample_sets)
         for precision in self.options.precisions:
-            overlap[precision] = overlapping_samples(self.artifact, precision, sample_sets)
             for label, count in overlap[precision].items():
                 result.warnings.append(
                     f"{precision}: {count} images of {label} were calibration images of this artifact: its numbers "

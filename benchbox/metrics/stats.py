@@ -58,14 +58,3 @@ def mcnemar_exact(n10: int, n01: int) -> float:
     top = max(logs)
     log_tail = top + math.log(sum(math.exp(v - top) for v in logs))
     return min(1.0, math.exp(math.log(2.0) + log_tail - m * math.log(2.0)))
-
-
-def bootstrap_ci(values: np.ndarray, statistic=np.mean, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95 % interval of `statistic` over the first axis (seeded)."""
-    values = np.asarray(values)
-    if values.shape[0] == 0:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
-    stats = np.array([statistic(values[i]) for i in idx])
-    return (float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))

@@ -22,3 +22,14 @@ def create_runner(engine: str, artifact, precision: str = "fp32", device: str = 
 
         return TrtRunner(artifact, precision, device, **options)
     raise unknown_name("engine", engine, ENGINES)
+
+
+def require_artifact_files(artifact, engines: list[str], precisions: list[str], device: str) -> None:
+    """Fail early, naming the export command, when an engine needs a precision file the artifact lacks."""
+    from benchbox.runtime.onnxrt import artifact_precision_for
+
+    for engine in engines:
+        if engine == "torch":  # PyTorch runs the source model, not an ONNX file
+            continue
+        for precision in precisions:
+            artifact.file_for(artifact_precision_for(f"{engine}-{device}", precision), verify=False)
