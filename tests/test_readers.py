@@ -118,3 +118,14 @@ def test_set_names_and_aliases():
     with pytest.raises(UserError, match="did you mean|Did you mean"):
         resolve_testset("imagenet-aa")
     assert val_file_number("ILSVRC2012_val_00012345.JPEG") == 12345 and val_file_number("x.jpg") is None
+
+
+def test_p_tree_reads_noise_difficulty_levels(tmp_path):
+    from benchbox.datasets.readers import read_p_tree
+
+    for name in ("gaussian_noise", "gaussian_noise_2", "rotate", "rotate_2"):
+        folder = tmp_path / name / "n01440764"
+        folder.mkdir(parents=True)
+        (folder / "ILSVRC2012_val_00000293.mp4").write_bytes(b"")
+    variants = [s.variant for s in read_p_tree(tmp_path)]
+    assert variants == ["gaussian_noise", "rotate", "gaussian_noise_2"]  # no such thing as rotate_2

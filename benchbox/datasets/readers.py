@@ -236,7 +236,8 @@ def read_p_tree(root: Path, perturbations: tuple[str, ...] | None = None) -> lis
     """`imagenet-p/<perturbation>/<wnid>/<name>.mp4`, one SampleSet (of videos) per perturbation."""
     index = wnid_to_index()
     sets = []
-    for name in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS):
+    noise_levels = [f"{n}_{d}" for n in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS) if "noise" in n for d in (2, 3)]
+    for name in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS, *noise_levels):  # `_2`/`_3`: harder noise, reported only
         folder = root / name
         if not folder.is_dir() or (perturbations is not None and name not in perturbations):
             continue
