@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from benchbox.exporters.graph_ranges import activation_ranges
+from benchbox.exporters.manifest import content_key, sha256_file
+from benchbox.exporters.precision import PrecisionFromOnnx
 
 FP16_MAX = 65504.0
 FP16_SAFE_MAX = FP16_MAX / 16  # headroom for sums inside a node
@@ -131,3 +133,27 @@ def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str
     tmp.replace(out_path)
     peak = max((r["max_abs"] for r in ranges.values()), default=0.0)
     return {"fp32_nodes": keep, "peak_activation": peak, "range_images": int(batch.shape[0])}
+
+
+class Fp16FromOnnx(PrecisionFromOnnx):
+    """FP32 ONNX -> FP16 ONNX (FP32 I/O, range-driven FP32 islands), checked against FP32 and recorded."""
+
+    precision = "fp16"
+
+    def key(self) -> str:
+        return content_key(
+            {
+                "fp32": self.artifact.entry("fp32")["sha256"],
+                "step": "fp16-v1",
+                "ranges": [sha256_file(p) for p in self.calib_files[:64]],
+            }
+        )
+
+    def calibration_batch(self) -> np.ndarray:
+        batch = super().calibration_batch()
+        return batch[:64]
+
+    def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+        info = convert_fp16(fp32_path, out_path, batch)
+        info["range_source"] = "calibration images" if self.calib_files else "generated images"
+        return {"fp16": info}

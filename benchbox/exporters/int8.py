@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from benchbox.errors import UserError
+from benchbox.exporters.manifest import Artifact, content_key, sha256_file
+from benchbox.exporters.precision import PrecisionFromOnnx
 
 FLAVOURS = ("int8", "int8-cpu")
 METHODS = ("minmax", "entropy", "percentile")
@@ -157,3 +159,45 @@ def quantize(
         "format": "QDQ",
         "method": method,
     }
+
+
+class Int8FromOnnx(PrecisionFromOnnx):
+    """FP32 ONNX -> INT8 Q/DQ ONNX in one flavour, calibrated, checked against FP32 and recorded."""
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        flavour: str,
+        calib_files: list[Path],
+        parity_files: list[Path],
+        method: str,
+        note: str | None = None,
+    ) -> None:
+        super().__init__(artifact, calib_files, parity_files)
+        self.precision = flavour
+        self.method = method
+        self.note = note
+        self._hashes = [sha256_file(p) for p in calib_files]
+
+    def key(self) -> str:
+        import onnxruntime
+
+        return content_key(
+            {
+                "fp32": self.artifact.entry("fp32")["sha256"],
+                "flavour": self.precision,
+                "method": self.method,
+                "calib": self._hashes,
+                "ort": onnxruntime.__version__,
+            }
+        )
+
+    def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+        pre = preprocess_for_quantization(fp32_path, self.artifact.directory / "model.fp32.pre-quant.onnx")
+        info = quantize(pre, out_path, self.precision, self.method, batch)
+        used = set(map(str, self._used))
+        files = [{"path": str(p), "sha256": h} for p, h in zip(self.calib_files, self._hashes) if str(p) in used]
+        return {
+            "quantization": info,
+            "calibration": {"method": self.method, "size": len(files), "files": files, "note": self.note},
+        }

@@ -90,9 +90,12 @@ def _set_order(name: str) -> int:
 
 
 def robustness_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set-level robustness and calibration rows, plus CE per corruption (C's per-severity calibration stays in
+    results.json/csv: 95 variants would drown the table)."""
     rows = []
     for r in records:
-        if r["metric"] in ROBUSTNESS_METRICS and r.get("testset") or r["metric"] == "ce":
+        per_severity = r.get("testset") == "c" and r.get("variant") and r["metric"] != "ce"
+        if (r["metric"] in ROBUSTNESS_METRICS and r.get("testset") and not per_severity) or r["metric"] == "ce":
             rows.append(r)
     return sorted(rows, key=lambda r: (_set_order(r["testset"]), column_key(r), r["metric"], r.get("variant") or ""))
 
