@@ -25,6 +25,7 @@ class BenchOptions:
     threads: int | None = None
     device: str = "cpu"
     mode: str = "end-to-end"  # or "compute" (inputs already on the device; GPU runners only)
+    cuda_backend: str = "cuda-python"
     skip_done: bool = False
 
 
@@ -54,7 +55,14 @@ def run_bench(artifact: Artifact, store: ResultStore, options: BenchOptions, on_
     for engine in options.engines:
         for precision in options.precisions:
             try:
-                runner = create_runner(engine, artifact, precision, options.device, threads=options.threads)
+                runner = create_runner(
+                    engine,
+                    artifact,
+                    precision,
+                    options.device,
+                    threads=options.threads,
+                    cuda_backend=options.cuda_backend,
+                )
             except UnsupportedPrecision as exc:
                 cell = _cell(artifact, engine, precision, options)
                 record = make_record(cell, "unsupported", None, 0, error=exc.message)

@@ -25,6 +25,7 @@ DEVICE_OPTION = typer.Option(
 )
 STORE_OPTION = typer.Option(Path("benchbox-results"), help="Results store directory.")
 JSON_OPTION = typer.Option(None, "--json", help="Write {'records': [...]} here.")
+CUDA_BACKEND_OPTION = typer.Option("cuda-python", help="TensorRT device memory: cuda-python or pycuda.")
 
 
 def _split(text: str | None) -> list[str]:
@@ -104,6 +105,7 @@ def eval_(
     threads: int | None = typer.Option(None, help="Inference threads (ONNX Runtime intra-op / torch)."),
     store: Path = STORE_OPTION,
     json_out: Path | None = JSON_OPTION,
+    cuda_backend: str = CUDA_BACKEND_OPTION,
 ) -> None:
     """Score an artifact on the test sets with each engine and precision (resumable)."""
     from benchbox.console import print_notes, print_records, progress_bars
@@ -127,6 +129,8 @@ def eval_(
         workers=workers,
         device=device,
         threads=threads,
+        p_baseline=p_baseline,
+        cuda_backend=cuda_backend,
     )
     result_store = ResultStore(store)
     with progress_bars() as update:
@@ -150,6 +154,7 @@ def bench(
     mode: str = typer.Option("end-to-end", help="end-to-end (host in, host out) or compute (device-resident)."),
     store: Path = STORE_OPTION,
     json_out: Path | None = JSON_OPTION,
+    cuda_backend: str = CUDA_BACKEND_OPTION,
 ) -> None:
     """Latency and throughput on synthetic input, in a loop of its own (never from an accuracy run)."""
     from benchbox.bench import BenchOptions, run_bench
@@ -175,6 +180,7 @@ def bench(
         threads=threads,
         device=device,
         mode=mode,
+        cuda_backend=cuda_backend,
     )
     with progress_bars() as update:
         result = run_bench(artifact, ResultStore(store), options, update)

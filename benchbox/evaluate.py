@@ -54,6 +54,7 @@ class EvalOptions:
     device: str = "cpu"
     threads: int | None = None
     chunk_samples: int = 512
+    cuda_backend: str = "cuda-python"  # TensorRT runner: cuda-python or pycuda
     p_baseline: str | None = None  # JSON file {"flip_prob": {...}, "top5_dist": {...}} or a model name in the store
 
 
@@ -255,7 +256,12 @@ class Evaluator:
             for precision in self.options.precisions:
                 try:
                     runner = create_runner(
-                        engine, self.artifact, precision, self.options.device, threads=self.options.threads
+                        engine,
+                        self.artifact,
+                        precision,
+                        self.options.device,
+                        threads=self.options.threads,
+                        cuda_backend=self.options.cuda_backend,
                     )
                 except UnsupportedPrecision as exc:
                     self._record_unsupported(engine, precision, sample_sets, exc, result)

@@ -227,3 +227,27 @@ policy = "lenient.toml"
     second = run_plan(plan, on_progress=lambda label, done, total: seen.append(label), echo=lambda *a: None)
     assert not [s for s in seen if not s.startswith("bench")] and not seen  # nothing recomputed
     assert len(ResultStore(tmp_path / "out" / "store").runs()) == n_runs and second.verdict == 0
+
+
+def test_warnings_name_unsupported_cells_and_plots_carry_no_metadata(filled_store, tmp_path):
+    from benchbox.reports.tables import warnings_list
+
+    records = [
+        {
+            "engine": "torch",
+            "precision": "int8",
+            "testset": "val",
+            "variant": None,
+            "metric": "unsupported",
+            "value": None,
+            "flags": None,
+        }
+    ]
+    runs = [
+        {"status": "failed", "engine": "torch", "precision": "int8", "testset": "val", "error": "no int8 path"},
+        {"status": "failed", "engine": "ort", "precision": "fp16", "testset": "val", "error": "boom"},
+    ]
+    notes = warnings_list(records, runs)
+    assert "unsupported: torch/int8 val: no int8 path" in notes and "failed cell: ort/fp16 val: boom" in notes
+    page = build_report(filled_store, tmp_path / "r")["html"].read_text()
+    assert "<metadata>" not in page and "purl.org" not in page

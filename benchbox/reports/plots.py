@@ -4,6 +4,7 @@ corruption by precision, ImageNet-O confidence histograms, reliability diagrams.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ def _svg(fig) -> str:
     fig.tight_layout()
     fig.savefig(buffer, format="svg")
     plt.close(fig)
-    text = buffer.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>", "", buffer.getvalue(), flags=re.S)  # RDF namespaces only
     return text[text.index("<svg") :]
 
 

@@ -12,6 +12,7 @@ from benchbox.errors import UserError
 from benchbox.reports import plots
 from benchbox.reports.tables import (
     accuracy_matrix,
+    column_order,
     latency_table,
     robustness_table,
     warnings_list,
@@ -136,17 +137,26 @@ def _accuracy_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _robustness_rows(data):
-    header = ["set", "engine/precision", "metric", "variant", "value", "n"]
+    """Rows: set, metric, variant; columns: engine/precision (the same layout as the accuracy matrix)."""
+    rows_data = data["robustness"]
+    columns = sorted({(r["model"], r["engine"], r["precision"]) for r in rows_data}, key=column_order)
+    cells: dict[tuple, dict] = {}
+    for r in rows_data:
+        cells.setdefault((r["testset"], r["metric"], r.get("variant") or ""), {})[
+            (r["model"], r["engine"], r["precision"])
+        ] = r
+    header = ["set", "metric", "variant", *[f"{m} {e}/{p}" for m, e, p in columns]]
     rows = [
         [
-            r["testset"],
-            f"{r['engine']}/{r['precision']}",
-            r["metric"],
-            r.get("variant") or "",
-            _fmt(r["value"]),
-            _fmt(r.get("n")),
+            testset,
+            metric,
+            variant,
+            *[
+                _fmt(cells[(testset, metric, variant)][c]["value"]) if c in cells[(testset, metric, variant)] else ""
+                for c in columns
+            ],
         ]
-        for r in data["robustness"]
+        for (testset, metric, variant) in cells
     ]
     return header, rows
 

@@ -53,7 +53,7 @@ def accuracy_matrix(records: list[dict[str, Any]]) -> dict[str, Any]:
         same_engine_fp32 = r.get("reference") == f"{r.get('engine')}/fp32"
         if r["metric"] in ("top1_delta", "mcnemar_p", "agreement_top1") and same_engine_fp32:
             deltas[(testset, r.get("variant"), *column_key(r), r["metric"])] = r
-    columns = sorted({c for row in rows.values() for c in row}, key=_column_order)
+    columns = sorted({c for row in rows.values() for c in row}, key=column_order)
     table = []
     for (testset, variant), cells in sorted(rows.items(), key=lambda kv: (_set_order(kv[0][0]), kv[0][1] or "")):
         row = {"testset": testset, "variant": variant, "cells": {}}
@@ -78,7 +78,7 @@ def accuracy_matrix(records: list[dict[str, Any]]) -> dict[str, Any]:
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int8-cpu", "int8-trt")
 
 
-def _column_order(col: tuple[str, str, str]) -> tuple:
+def column_order(col: tuple[str, str, str]) -> tuple:
     model, engine, precision = col
     rank = PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else len(PRECISION_ORDER)
     return (model, engine, rank, precision)
@@ -126,26 +126,41 @@ def latency_table(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def warnings_list(records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[str]:
     """Calibration overlap, unreadable files, partial sets, synthesized data, unstable latency, failed cells."""
     notes: set[str] = set()
+    partial: dict[tuple, set[str]] = {}
     for r in records:
         flags = r.get("flags") or []
-        variant = f"/{r['variant']}" if r.get("variant") else ""
-        where = f"{r.get('engine')}/{r.get('precision')} {r.get('testset') or ''}{variant}"
+        where = " ".join(
+            str(x)
+            for x in (
+                f"{r.get('engine')}/{r.get('precision')}",
+                "/".join(x for x in (r.get("testset"), r.get("variant")) if x),
+            )
+            if x
+        )
         if "calibration-overlap" in flags:
             notes.add(f"calibration overlap: {where} was scored on images it was calibrated on")
         if "synthesized" in flags:
             notes.add(f"synthesized data: {r.get('testset')} results come from benchbox-generated images")
-        if any(f.startswith("only ") or f == "partial-severities" for f in flags):
-            notes.add(f"partial set: {where} ({', '.join(flags)})")
+        if any(f.startswith("only ") for f in flags):  # set-level records say how much of the set there was
+            detail = ", ".join(f for f in flags if f.startswith("only ") or f == "partial-severities")
+            notes.add(f"partial set: {r.get('engine')}/{r.get('precision')} {r.get('testset')} ({detail})")
+        elif "partial-severities" in flags and r.get("variant"):
+            partial.setdefault((r.get("engine"), r.get("precision"), r.get("testset")), set()).add(r["variant"])
         if "unstable" in flags:
             notes.add(f"unstable latency: {where} batch {r.get('batch_size')} (high coefficient of variation)")
         if r["metric"] == "unreadable_files" and r.get("value"):
             notes.add(f"unreadable files: {int(r['value'])} in {where}")
         if r["metric"] == "nonfinite_outputs" and r.get("value"):
             notes.add(f"NaN/Inf outputs: {int(r['value'])} images in {where}")
+    for (engine, precision, testset), variants in partial.items():
+        notes.add(
+            f"partial set: {engine}/{precision} {testset}: {len(variants)} corruptions lack some of the 5 "
+            f"severities ({', '.join(sorted(variants)[:4])}{', ...' if len(variants) > 4 else ''})"
+        )
+    unsupported = {(r.get("engine"), r.get("precision")) for r in records if r["metric"] == "unsupported"}
     for run in runs:
         if run["status"] == "failed":
-            notes.add(
-                f"failed cell: {run.get('engine')}/{run.get('precision')} {run.get('testset') or ''}: "
-                f"{run.get('error')}"
-            )
+            label = "unsupported" if (run.get("engine"), run.get("precision")) in unsupported else "failed cell"
+            where = f"{run.get('engine')}/{run.get('precision')} {run.get('testset') or ''}".rstrip()
+            notes.add(f"{label}: {where}: {run.get('error')}")
     return sorted(notes)

@@ -9,6 +9,7 @@ ENGINES = ("torch", "ort", "trt")
 
 def create_runner(engine: str, artifact, precision: str = "fp32", device: str = "cpu", **options):
     """The runner for an engine name (`torch`, `ort`, `trt`) over an artifact at a precision."""
+    cuda_backend = options.pop("cuda_backend", None)  # only the TensorRT runner manages CUDA memory itself
     if engine == "torch":
         from benchbox.runtime.torch import TorchRunner
 
@@ -17,6 +18,8 @@ def create_runner(engine: str, artifact, precision: str = "fp32", device: str = 
         from benchbox.runtime.onnxrt import OrtRunner
 
         return OrtRunner(artifact, precision, device, **options)
+    if cuda_backend:
+        options["cuda_backend"] = cuda_backend
     if engine == "trt":
         from benchbox.runtime.tensorrt import TrtRunner
 
