@@ -25,6 +25,7 @@ def build_artifacts(
     opset: int = 18,
     trt: bool = False,
     calib_note: str | None = None,
+    tf32: bool = False,
 ) -> Artifact:
     """Export MODEL and build every requested precision into one artifact directory."""
     precisions = precisions or ["fp32"]
@@ -60,5 +61,5 @@ def build_artifacts(
     if trt:
         from benchbox.exporters.tensorrt import build_engines
 
-        build_engines(artifact, [p for p in artifact.precisions if p != "int8-cpu"])
+        build_engines(artifact, [p for p in artifact.precisions if p != "int8-cpu"], tf32=tf32)
     return artifact

@@ -63,13 +63,14 @@ def export(
     calib_method: str = typer.Option("entropy", help="minmax, entropy or percentile."),
     opset: int = typer.Option(18, help="ONNX opset."),
     trt: bool = typer.Option(False, "--trt", help="Also build TensorRT engines (needs a GPU and TensorRT)."),
+    tf32: bool = typer.Option(False, "--tf32", help="Allow TF32 maths in FP32 TensorRT engines (off by default)."),
 ) -> None:
     """Export MODEL to ONNX artifacts (one per precision) with parity figures in manifest.json."""
     from benchbox.build import build_artifacts
 
     out = out or Path("artifacts") / model.replace(":", "_").replace("/", "_")
     artifact = build_artifacts(
-        model, out, checkpoint, _split(precisions), calib_data, calib_size, calib_method, opset, trt
+        model, out, checkpoint, _split(precisions), calib_data, calib_size, calib_method, opset, trt, tf32=tf32
     )
     from benchbox.console import console
 

@@ -210,3 +210,41 @@ def test_all_sets_scores_what_is_present(family_root, tiny_artifact, tmp_path):
     result = Evaluator(tiny_artifact, ResultStore(tmp_path / "s"), options).run()
     assert set(result.missing_sets) == {"v2", "sketch", "r", "o", "c", "p"}
     assert {r["testset"] for r in result.records} >= {"val", "a", "real"}
+
+
+def test_p_baseline_reaches_the_cli(family_root, tiny_artifact, tmp_path):
+    import subprocess
+    import sys
+
+    baseline = tmp_path / "p.json"
+    baseline.write_text(
+        json.dumps(
+            {"flip_prob": {"gaussian_noise": 10.0, "rotate": 20.0}, "top5_dist": {"gaussian_noise": 1.0, "rotate": 2.0}}
+        )
+    )
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchbox.cli",
+            "eval",
+            str(tiny_artifact.directory),
+            "--sets",
+            "p",
+            "--data-root",
+            str(family_root),
+            "--p-baseline",
+            str(baseline),
+            "--store",
+            str(tmp_path / "s"),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = {r["metric"] for r in json.loads(out.read_text())["records"]}
+    assert {"mfr", "mt5d", "flip_prob", "top5_dist"} <= metrics

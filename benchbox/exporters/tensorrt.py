@@ -232,11 +232,11 @@ def _gpu_identity() -> dict[str, str]:
     return {"name": info["name"], "compute_capability": info["compute_capability"]}
 
 
-def build_engines(artifact, precisions: list[str]) -> list[Path]:
-    """`export --trt`: one engine per precision ONNX, recorded in the manifest."""
+def build_engines(artifact, precisions: list[str], tf32: bool = False) -> list[Path]:
+    """`export --trt`: one engine per precision ONNX, recorded in the manifest (TF32 choice included)."""
     built = []
     for precision in precisions:
-        path, spec = EngineFromOnnx(artifact, precision)()
+        path, spec = EngineFromOnnx(artifact, precision, tf32=tf32)()
         artifact.manifest.setdefault("engines", {})[precision] = {
             "path": str(path.relative_to(artifact.directory)),
             "key": spec.key(),

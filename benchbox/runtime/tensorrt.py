@@ -91,7 +91,10 @@ class TrtRunner(BaseRunner):
         from benchbox.exporters.tensorrt import EngineFromOnnx
         from benchbox.runtime.cuda_memory import create_cuda_memory
 
-        builder = EngineFromOnnx(self.artifact, self.precision, self.opt_batch, self.max_batch)
+        built = self.artifact.manifest.get("engines", {}).get(self.precision, {})
+        builder = EngineFromOnnx(
+            self.artifact, self.precision, self.opt_batch, self.max_batch, tf32=bool(built.get("tf32", False))
+        )  # the choice made at export time
         path, spec = builder()
         self.mem = create_cuda_memory(self.cuda_backend)
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
