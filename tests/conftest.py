@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,4 +52,16 @@ def tiny_full_artifact(tmp_path_factory, tiny_images):
         calib_data=tiny_images / "val",
         calib_size=8,
         calib_method="minmax",
+    )
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`benchbox ARGS...` in a fresh interpreter, as a user would run it (wide terminal, text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchbox.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
     )

@@ -6,12 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchbox.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
-    )
+from conftest import run_cli
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from conftest import run_cli
 
 from benchbox.evaluate import EvalOptions, Evaluator
 from benchbox.store import ResultStore
@@ -116,24 +116,15 @@ def test_engines_agree_and_records_have_the_schema(tiny_artifact, tiny_images, t
 
 def test_json_output_of_the_cli(tiny_artifact, tiny_images, tmp_path):
     out = tmp_path / "r.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchbox.cli",
-            "eval",
-            str(tiny_artifact.directory),
-            "--data-root",
-            str(tiny_images),
-            "--store",
-            str(tmp_path / "store"),
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
+    proc = run_cli(
+        "eval",
+        str(tiny_artifact.directory),
+        "--data-root",
+        str(tiny_images),
+        "--store",
+        str(tmp_path / "store"),
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     import json

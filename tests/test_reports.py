@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
+from conftest import run_cli
 
 from benchbox.bench import BenchOptions, run_bench
 from benchbox.evaluate import EvalOptions, Evaluator
@@ -72,9 +72,7 @@ def test_check_exits_1_strict_0_lenient_2_without_baseline(filled_store, tmp_pat
     )
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "benchbox.cli", "check", *args], capture_output=True, text=True, timeout=120
-        )
+        return run_cli("check", *args)
 
     assert cli("--store", str(filled_store), "--policy", str(strict)).returncode == 1
     ok = cli("--store", str(filled_store), "--policy", str(lenient))

@@ -4,12 +4,11 @@ foreign engines, doctor, provider verification. GPU tests are marked and skip wi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import types
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from benchbox.errors import UserError
 from benchbox.exporters.tensorrt import (
@@ -170,12 +169,7 @@ def test_foreign_engine_is_refused_and_rebuilt(tiny_full_artifact, tmp_path):
 
 
 def test_eval_with_trt_on_a_cpu_machine_gives_the_doctor_advice(tiny_artifact):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchbox.cli", "eval", str(tiny_artifact.directory), "--engine", "trt"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli("eval", tiny_artifact.directory, "--engine", "trt")
     try:
         import tensorrt  # noqa: F401
 
@@ -187,13 +181,7 @@ def test_eval_with_trt_on_a_cpu_machine_gives_the_doctor_advice(tiny_artifact):
 
 
 def test_doctor_exits_0_and_explains():
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchbox.cli", "doctor"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )
+    proc = run_cli("doctor")
     assert proc.returncode == 0
     assert "TensorRT" in proc.stdout and "ONNX Runtime" in proc.stdout
 

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from benchbox.datasets.catalog import imagenet_wnids, subset_indices
 from benchbox.datasets.discovery import survey
@@ -213,8 +214,6 @@ def test_all_sets_scores_what_is_present(family_root, tiny_artifact, tmp_path):
 
 
 def test_p_baseline_reaches_the_cli(family_root, tiny_artifact, tmp_path):
-    import subprocess
-    import sys
 
     baseline = tmp_path / "p.json"
     baseline.write_text(
@@ -223,27 +222,19 @@ def test_p_baseline_reaches_the_cli(family_root, tiny_artifact, tmp_path):
         )
     )
     out = tmp_path / "r.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchbox.cli",
-            "eval",
-            str(tiny_artifact.directory),
-            "--sets",
-            "p",
-            "--data-root",
-            str(family_root),
-            "--p-baseline",
-            str(baseline),
-            "--store",
-            str(tmp_path / "s"),
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_cli(
+        "eval",
+        str(tiny_artifact.directory),
+        "--sets",
+        "p",
+        "--data-root",
+        str(family_root),
+        "--p-baseline",
+        str(baseline),
+        "--store",
+        str(tmp_path / "s"),
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = {r["metric"] for r in json.loads(out.read_text())["records"]}
