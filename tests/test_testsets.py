@@ -61,7 +61,6 @@ def family_eval(family_root, tiny_artifact, tmp_path_factory):
             {"flip_prob": {"gaussian_noise": 10.0, "rotate": 20.0}, "top5_dist": {"gaussian_noise": 1.0, "rotate": 2.0}}
         )
     )
-    real = [[] for _ in range(200)]
     options = EvalOptions(
         sets=["val", "real", "v2", "sketch", "a", "r", "o", "c", "p"],
         data_root=family_root,
@@ -71,7 +70,7 @@ def family_eval(family_root, tiny_artifact, tmp_path_factory):
     store = ResultStore(store_dir)
     evaluator = Evaluator(tiny_artifact, store, options)
     result = evaluator.run()
-    return result, evaluator.predictions[("ort", "fp32")], store, real
+    return result, evaluator.predictions[("ort", "fp32")], store
 
 
 def by(records, testset, metric, variant=None):
@@ -79,14 +78,14 @@ def by(records, testset, metric, variant=None):
 
 
 def test_v2_labels_come_from_folder_numbers(family_eval):
-    result, preds, _, _ = family_eval
+    result, preds, _ = family_eval
     v2 = preds["v2/matched-frequency"]
     assert sorted(v2.labels.tolist()) == [0, 10, 999]
     assert by(result.records, "v2", "top1", "matched-frequency")["n"] == 3
 
 
 def test_a_and_r_are_masked_with_their_clean_baselines(family_eval):
-    result, preds, _, _ = family_eval
+    result, preds, _ = family_eval
     a = preds["a"]
     masked = a.logits[:, list(A_CLASSES)]
     expected = 100.0 * np.mean(np.asarray(A_CLASSES)[masked.argmax(1)] == a.labels)
@@ -100,7 +99,7 @@ def test_a_and_r_are_masked_with_their_clean_baselines(family_eval):
 
 
 def test_o_scores_o_images_against_val_of_the_o_classes(family_eval):
-    result, preds, _, _ = family_eval
+    result, preds, _ = family_eval
     from benchbox.metrics.calibration import softmax
 
     o, val = preds["o"], preds["val"]
@@ -119,14 +118,8 @@ def test_real_is_keyed_by_val_file_number(family_root, tiny_artifact, tmp_path):
     )
     first.run()
     val = first.predictions[("ort", "fp32")]["val"]
-    samples = sorted((family_root / "val").rglob("*.JPEG"))
-    keys = {p.name: p for p in samples}
     real = [[] for _ in range(100)]
-    top1 = {}
-    for row, index in enumerate(val.indices):
-        name = first_sample_name = None
-        del name, first_sample_name
-        top1[index] = int(val.logits[row].argmax())
+    top1 = {index: int(val.logits[row].argmax()) for row, index in enumerate(val.indices)}
     # give every other image (by file number) its predicted class; leave one image with an empty list
     from benchbox.datasets.readers import read_image_folder, val_file_number
 
@@ -139,7 +132,7 @@ def test_real_is_keyed_by_val_file_number(family_root, tiny_artifact, tmp_path):
         hit = number % 14 == 0
         real[number - 1] = [top1[index]] if hit else [(top1[index] + 1) % 1000]
         expected.append(hit)
-    assert len(keys) == len(sample_set.samples)
+    assert 0 < np.mean(expected) < 1  # both hits and misses: a wrong keying cannot pass by accident
     root = tmp_path / "root"
     shutil.copytree(family_root / "val", root / "val")
     (root / "real.json").write_text(json.dumps(real))
@@ -151,7 +144,7 @@ def test_real_is_keyed_by_val_file_number(family_root, tiny_artifact, tmp_path):
 
 
 def test_c_ce_and_mce_from_error_records(family_eval):
-    result, preds, _, _ = family_eval
+    result, preds, _ = family_eval
     from benchbox.metrics.robustness import alexnet_c_baseline
 
     base = alexnet_c_baseline()["severity"]["contrast"]
@@ -166,7 +159,7 @@ def test_c_ce_and_mce_from_error_records(family_eval):
 
 
 def test_p_flip_probability_top5_distance_and_normalised_means(family_eval):
-    result, preds, _, _ = family_eval
+    result, preds, _ = family_eval
     noise = preds["p/gaussian_noise"]
     assert len(noise.logits) == 2 and all(v.shape == (31, 1000) for v in noise.logits)
     fp = 100 * flip_probability([v.argmax(1) for v in noise.logits], noise=True)
@@ -181,7 +174,7 @@ def test_p_flip_probability_top5_distance_and_normalised_means(family_eval):
 
 
 def test_every_set_has_records_and_none_failed(family_eval):
-    result, _, _, _ = family_eval
+    result, _, _ = family_eval
     assert not result.failures and not result.missing_sets
     assert {r["testset"] for r in result.records} >= {"val", "v2", "sketch", "a", "r", "o", "c", "p"}
 
