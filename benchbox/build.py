@@ -2,64 +2,84 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from benchbox.errors import UserError
-from benchbox.exporters.fp16 import Fp16FromOnnx
-from benchbox.exporters.int8 import Int8FromOnnx
-from benchbox.exporters.manifest import Artifact
-from benchbox.exporters.onnx import OnnxFromTorch
-from benchbox.exporters.precision import PARITY_HELD_OUT
+from benchbox.artifact import Artifact
+from benchbox.errors import UserError, printable
+from benchbox.options import ExportOptions, ModelOptions
 
-KNOWN = ("fp32", "fp16", "int8", "int8-cpu")
+StepFn = Callable[[str], None]
 
 
-def build_artifacts(
-    model: str,
-    out: Path,
-    checkpoint: Path | None = None,
-    precisions: list[str] | None = None,
-    calib_data: Path | None = None,
-    calib_size: int = 256,
-    calib_method: str = "entropy",
-    opset: int = 18,
-    trt: bool = False,
-    calib_note: str | None = None,
-    tf32: bool = False,
-) -> Artifact:
-    """Export MODEL and build every requested precision into one artifact directory."""
-    precisions = precisions or ["fp32"]
-    for p in precisions:
-        if p not in KNOWN:
-            from benchbox.errors import unknown_name
+def default_out(model: str) -> Path:
+    return (
+        Path("artifacts") / Path(model).stem
+        if model.endswith(".onnx")
+        else Path("artifacts") / model.replace(":", "_").replace("/", "_")
+    )
 
-            raise unknown_name("precision", p, KNOWN)
-    wants_int8 = any(p.startswith("int8") for p in precisions)
-    if wants_int8 and calib_data is None:
+
+def check_export_inputs(model: str, out: Path, export: ExportOptions) -> None:
+    """Everything that can be checked before the (slow) export starts."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {printable(out)} is an existing file, not a folder.", "Pass a folder for the artifact.")
+    wants_int8 = any(p.startswith("int8") for p in export.precisions)
+    if wants_int8 and export.calib_data is None:
         raise UserError(
             "INT8 needs calibration images, and none were given.",
             "Pass --calib-data DIR (an ImageNet-style or flat folder of images disjoint from your test sets, e.g. "
             "part of the ImageNet train split) and optionally --calib-size N.",
         )
-    if trt:
-        from benchbox.runtime.tensorrt import require_tensorrt
+    if export.calib_data is not None and not Path(export.calib_data).is_dir():
+        raise UserError(
+            f"Calibration folder {printable(export.calib_data)} does not exist.", "Pass --calib-data DIR with images."
+        )
+    if export.trt:
+        from benchbox.environment import require_tensorrt
 
         require_tensorrt()
+
+
+def build_artifacts(
+    model: str,
+    out: Path | None = None,
+    export: ExportOptions | None = None,
+    model_options: ModelOptions | None = None,
+    calib_note: str | None = None,
+    on_step: StepFn | None = None,
+) -> Artifact:
+    """Export MODEL and build every requested precision into one artifact directory."""
+    from benchbox.exporters.calibration import select_calibration_files
+    from benchbox.exporters.fp16 import Fp16FromOnnx
+    from benchbox.exporters.int8 import Int8FromOnnx
+    from benchbox.exporters.onnx import OnnxFromTorch
+    from benchbox.exporters.precision import PARITY_HELD_OUT
+
+    export = export or ExportOptions()
+    model_options = model_options or ModelOptions()
+    out = Path(out or default_out(model))
+    step = on_step or (lambda text: None)
+    check_export_inputs(model, out, export)
     calib_files: list[Path] = []
     parity_files: list[Path] = []
-    if calib_data is not None:
-        from benchbox.exporters.int8 import select_calibration_files
-
-        selected = select_calibration_files(Path(calib_data), calib_size + PARITY_HELD_OUT)
-        calib_files, parity_files = selected[:calib_size], selected[calib_size:]
-    artifact = OnnxFromTorch(model, out, checkpoint, opset, [str(p) for p in parity_files] or None)()
-    if "fp16" in precisions:
+    if export.calib_data is not None:
+        selected = select_calibration_files(Path(export.calib_data), export.calib_size + PARITY_HELD_OUT)
+        calib_files, parity_files = selected[: export.calib_size], selected[export.calib_size :]
+    step(f"FP32 ONNX of {model} (opset {export.opset}) with a parity check")
+    artifact = OnnxFromTorch(model, out, model_options.checkpoint, export.opset, [str(p) for p in parity_files] or None,
+                             model_options=model_options, offline=export.offline)()  # fmt: skip
+    if "fp16" in export.precisions:
+        step("FP16: activation ranges, conversion, parity against FP32")
         Fp16FromOnnx(artifact, calib_files, parity_files).run()
-    if wants_int8:
-        for flavour in ("int8", "int8-cpu"):
-            Int8FromOnnx(artifact, flavour, calib_files, parity_files, calib_method, calib_note).run()
-    if trt:
+    if any(p.startswith("int8") for p in export.precisions):
+        flavours = ("int8", "int8-cpu") if "int8" in export.precisions else ("int8-cpu",)
+        for flavour in flavours:
+            step(f"INT8 ({flavour}): {export.calib_method} calibration on {len(calib_files)} images, parity")
+            Int8FromOnnx(artifact, flavour, calib_files, parity_files, export.calib_method, calib_note).run()
+    if export.trt:
         from benchbox.exporters.tensorrt import build_engines
 
-        build_engines(artifact, [p for p in artifact.precisions if p != "int8-cpu"], tf32=tf32)
+        step("TensorRT engines")
+        build_engines(artifact, [p for p in artifact.precisions if p != "int8-cpu"], tf32=export.tf32)
     return artifact

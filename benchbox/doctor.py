@@ -16,8 +16,7 @@ def _version(name: str) -> str | None:
 
 def diagnose() -> list[dict[str, Any]]:
     """Rows: component, status, detail, advice."""
-    from benchbox.environment import cpu_info, gpu_info
-    from benchbox.runtime.tensorrt import TRT_ADVICE, tensorrt_status
+    from benchbox.environment import TRT_ADVICE, cpu_info, gpu_info, tensorrt_status
 
     rows = []
     cpu = cpu_info()
@@ -81,7 +80,7 @@ def diagnose() -> list[dict[str, Any]]:
             "advice": "" if status["available"] else f"TensorRT is unavailable: {status['reason']}. {TRT_ADVICE}",
         }
     )
-    for name, extra in (("cuda-python", "[trt]"), ("pycuda", "[pycuda]")):
+    for name, extra in (("polygraphy", "[trt]"), ("cuda-python", "[trt]"), ("pycuda", "[pycuda]")):
         version = _version(name)
         rows.append(
             {

@@ -1,4 +1,4 @@
-"""The environment fingerprint every latency record carries: CPU, threads, GPU and driver, library versions."""
+"""One place for the environment: library versions, CPU model and flags, GPU and driver, the fingerprint."""
 
 from __future__ import annotations
 
@@ -9,17 +9,40 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchbox.exporters.manifest import library_versions
-
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "fma")
+VERSIONED_LIBRARIES = (
+    "benchbox", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "timm", "numpy", "pillow", "tensorrt",
+    "polygraphy",
+)  # fmt: skip
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that shape an artifact's numbers (None when not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in VERSIONED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def parse_version(text: str, parts: int = 2) -> tuple[int, ...]:
+    """'10.13.2.6' -> (10, 13); missing or non-numeric parts count as 0."""
+    numbers = []
+    for piece in str(text).split(".")[:parts]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        numbers.append(int(digits) if digits else 0)
+    return tuple(numbers + [0] * (parts - len(numbers)))
 
 
 @functools.cache
 def cpu_info() -> dict[str, Any]:
     model, flags = platform.processor() or platform.machine(), set()
     try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and ":" in line:
                 model = line.split(":", 1)[1].strip()
             if line.startswith("flags") and ":" in line:
@@ -27,6 +50,13 @@ def cpu_info() -> dict[str, Any]:
     except OSError:
         pass
     return {"model": model, "flags": sorted(f for f in CPU_FLAGS if f in flags), "logical_cores": os.cpu_count()}
+
+
+def cpu_has_vnni() -> bool:
+    """Whether the CPU has 8-bit dot-product instructions (VNNI/AMX); unknown counts as yes."""
+    if not Path("/proc/cpuinfo").is_file():
+        return True
+    return any(flag in cpu_info()["flags"] for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 @functools.cache
@@ -43,14 +73,18 @@ def gpu_info() -> dict[str, Any] | None:
         return None
     if out.returncode != 0 or not out.stdout.strip():
         return None
-    name, driver, capability, memory = (part.strip() for part in out.stdout.splitlines()[0].split(","))
+    parts = [part.strip() for part in out.stdout.splitlines()[0].split(",")]
+    if len(parts) < 4:
+        return None
+    name, driver, capability, memory = parts[:4]
     return {"name": name, "driver": driver, "compute_capability": capability, "memory": memory}
 
 
 def fingerprint(threads: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Plain data that identifies where and how a latency number was measured."""
+    """Plain data that identifies where and how a number was measured."""
     versions = {k: v for k, v in library_versions().items() if v}
     return {
+        "host": platform.node(),
         "cpu": cpu_info(),
         "gpu": gpu_info() if device != "cpu" else None,
         "threads": threads,
@@ -58,3 +92,58 @@ def fingerprint(threads: int | None = None, device: str = "cpu") -> dict[str, An
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+TRT_ADVICE = (
+    "TensorRT needs an NVIDIA GPU with a recent driver (r535+ for CUDA 12 wheels, r580+ for CUDA 13) and "
+    "`pip install -e '.[trt]'` (tensorrt, polygraphy, cuda-python). Run `benchbox doctor` to see what this "
+    "machine has."
+)
+
+
+def trt_api_generation(version: str) -> str:
+    """'strongly-typed' for TensorRT >= 10.12 (precision from the ONNX graph), 'weakly-typed' before."""
+    return "strongly-typed" if parse_version(version) >= (10, 12) else "weakly-typed"
+
+
+def cuda_gpu_name() -> str | None:
+    """The first CUDA GPU as PyTorch sees it, or None."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except Exception:
+        return None
+    return None
+
+
+def tensorrt_status() -> dict[str, Any]:
+    """What stands between this machine and a TensorRT run: package, version, GPU."""
+    status: dict[str, Any] = {"available": False, "version": None, "api": None, "reason": None}
+    try:
+        import tensorrt as trt
+    except ImportError:
+        status["reason"] = "the tensorrt Python package is not installed"
+        return status
+    except Exception as exc:  # a wheel whose libraries cannot load
+        status["reason"] = f"tensorrt failed to import: {exc}"
+        return status
+    status["version"] = trt.__version__
+    status["api"] = trt_api_generation(trt.__version__)
+    gpu = cuda_gpu_name()
+    if gpu is None:
+        status["reason"] = "no CUDA GPU is visible"
+        return status
+    status.update(available=True, gpu=gpu)
+    return status
+
+
+def require_tensorrt() -> dict[str, Any]:
+    """Raise a UserError with plain advice unless TensorRT can run here."""
+    from benchbox.errors import UserError
+
+    status = tensorrt_status()
+    if not status["available"]:
+        raise UserError(f"TensorRT is unavailable: {status['reason']}.", TRT_ADVICE)
+    return status

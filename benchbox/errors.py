@@ -1,9 +1,11 @@
-"""User-facing errors: the CLI prints these without a traceback and exits non-zero."""
+"""User-facing errors: the CLI prints these as one message plus its fix, without a traceback, and exits 2."""
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -18,6 +20,10 @@ class UserError(Exception):
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
 
 
+class UnsupportedPrecision(UserError):
+    """This engine cannot run this precision (recorded as an explicit 'unsupported' result, not a failure)."""
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str], shown: Iterable[str] | None = None) -> UserError:
     """An error for an unknown registry name: the closest match, then what exists (or `shown` of it)."""
     known = sorted(set(known))
@@ -25,3 +31,13 @@ def unknown_name(kind: str, name: str, known: Iterable[str], shown: Iterable[str
     suggestion = f" Did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(sorted(shown) if shown is not None else known)
     return UserError(f"Unknown {kind} {name!r}.{suggestion}", f"Known {kind}s: {listing}")
+
+
+def printable(path: str | os.PathLike | bytes) -> str:
+    """A path as text that is always valid UTF-8 (undecodable file-name bytes become \\xNN escapes).
+
+    File names on Linux are bytes; Python keeps undecodable ones as lone surrogates, which SQLite, JSON
+    consumers and terminals reject. Everything benchbox stores or prints goes through here.
+    """
+    raw = os.fsencode(path if not isinstance(path, Path) else str(path))
+    return raw.decode("utf-8", errors="backslashreplace")

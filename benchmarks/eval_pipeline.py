@@ -12,15 +12,16 @@ from _common import lite0_artifact
 
 
 def benchbox_eval(artifact, data_root: Path, batch: int) -> tuple[float, int]:
-    from benchbox.evaluate import EvalOptions, Evaluator
+    from benchbox.evaluation.evaluator import Evaluator
+    from benchbox.options import EvalOptions, parse_options
     from benchbox.store import ResultStore
 
     store = ResultStore(Path(tempfile.mkdtemp()) / "store")
-    options = EvalOptions(engines=["ort"], sets=["val"], data_root=data_root, batch_size=batch)
+    options = parse_options(EvalOptions, {"data_root": data_root, "batch_size": batch, "no_cache": True}, "bench")
     start = time.perf_counter()
     result = Evaluator(artifact, store, options).run()
     elapsed = time.perf_counter() - start
-    n = next(r["n"] for r in result.records if r["metric"] == "top1")
+    n = next(r.n for r in result.records if r.metric == "top1")
     return n / elapsed, n
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_ROOT = Path(os.environ.get("BENCHBOX_SAMPLE_ROOT", REPO.parent / "shared" / "data" / "imagenet-sample"))
 TINY_MODEL = "test_efficientnet"
+
+
+# Tests (and the CLIs they start) never read or fill the user's preprocessed-image cache.
+os.environ["BENCHBOX_CACHE"] = tempfile.mkdtemp(prefix="benchbox-test-cache-")
 
 
 @pytest.fixture(scope="session")
@@ -39,23 +44,39 @@ def tiny_artifact(tmp_path_factory):
     return OnnxFromTorch(TINY_MODEL, tmp_path_factory.mktemp("tiny_artifact") / "art")()
 
 
+def export_options(**values):
+    from benchbox.options import ExportOptions, parse_options
+
+    return parse_options(ExportOptions, values, "a test")
+
+
+def eval_options(**values):
+    from benchbox.options import EvalOptions, parse_options
+
+    return parse_options(EvalOptions, values, "a test")
+
+
 @pytest.fixture(scope="session")
 def tiny_full_artifact(tmp_path_factory, tiny_images):
     """test_efficientnet with fp16, int8 and int8-cpu, calibrated on generated images."""
     from benchbox.build import build_artifacts
 
     out = tmp_path_factory.mktemp("tiny_full") / "art"
-    return build_artifacts(
-        TINY_MODEL,
-        out,
-        precisions=["fp32", "fp16", "int8"],
-        calib_data=tiny_images / "val",
-        calib_size=8,
-        calib_method="minmax",
-    )
+    options = export_options(precisions=["fp32", "fp16", "int8"], calib_data=tiny_images / "val", calib_size=8,
+                             calib_method="minmax")  # fmt: skip
+    return build_artifacts(TINY_MODEL, out, options)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def evaluate(artifact, store_dir, on_progress=None, **values):
+    """An eval through the library, with options parsed exactly as the CLI and plans parse them."""
+    from benchbox.evaluation.evaluator import Evaluator
+    from benchbox.store import ResultStore
+
+    values.setdefault("store", store_dir)
+    return Evaluator(artifact, ResultStore(store_dir), eval_options(**values), on_progress).run()
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None):
     """`benchbox ARGS...` in a fresh interpreter, as a user would run it (wide terminal, text output)."""
     return subprocess.run(
         [sys.executable, "-m", "benchbox.cli", *map(str, args)],
@@ -63,5 +84,5 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )

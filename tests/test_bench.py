@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from benchbox.bench import BenchOptions, run_bench
+from benchbox.bench import run_bench
+from benchbox.options import BenchOptions, parse_options
 from benchbox.runtime.timing import LatencyStats, measure, percentile
 from benchbox.store import ResultStore
 
@@ -41,11 +42,15 @@ def test_measure_warms_up_by_time_and_honours_min_iterations():
     assert own.samples_ms.tolist() == [2.5, 2.5, 2.5]  # a step that times itself (CUDA events) is trusted
 
 
+def bench_options(**values):
+    return parse_options(BenchOptions, values, "a test")
+
+
 def test_bench_refuses_a_precision_the_artifact_lacks(tiny_artifact, tmp_path):
     from benchbox.errors import UserError
 
     with pytest.raises(UserError, match="--precisions int8-cpu"):
-        run_bench(tiny_artifact, ResultStore(tmp_path / "s"), BenchOptions(precisions=["int8"]))
+        run_bench(tiny_artifact, ResultStore(tmp_path / "s"), bench_options(precisions=["int8"]))
 
 
 def test_bench_records_and_summaries(tiny_full_artifact, tmp_path, monkeypatch):
@@ -57,37 +62,32 @@ def test_bench_records_and_summaries(tiny_full_artifact, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loader, "iterate_batches", forbidden)
     monkeypatch.setattr(transforms, "load_rgb", forbidden)
-    options = BenchOptions(
-        engines=["ort", "torch"],
-        precisions=["fp32", "int8"],
-        batch_sizes=[1, 2],
-        warmup_s=0.05,
-        duration_s=0.1,
-        min_iterations=3,
-        threads=1,
-    )
+    options = bench_options(engines=["ort", "torch"], precisions=["fp32", "int8"], batch_sizes=[1, 2], warmup=0.05,
+                            duration=0.1, min_iterations=3, threads=1)  # fmt: skip
     result = run_bench(tiny_full_artifact, ResultStore(tmp_path / "s"), options)
-    cells = {
-        (r["engine"], r["precision"], r.get("batch_size")) for r in result.records if r["metric"] == "latency_p99_ms"
-    }
+    cells = {(r.cell.engine, r.cell.precision, r.batch_size) for r in result.records if r.metric == "latency_p99_ms"}
     assert cells == {(e, p, b) for e, p in (("ort", "fp32"), ("ort", "int8"), ("torch", "fp32")) for b in (1, 2)}
-    p50 = next(r for r in result.records if r["metric"] == "latency_p50_ms")
-    assert {"batch_size", "env", "iterations"} <= set(p50) and p50["n"] >= 3
-    assert p50["env"]["threads"] == 1 and "model" in p50["env"]["cpu"]
-    assert (
-        next(r for r in result.records if r["precision"] == "int8" and r["engine"] == "ort")["runner"][
-            "artifact_precision"
-        ]
-        == "int8-cpu"
-    )
+    p50 = next(r for r in result.records if r.metric == "latency_p50_ms")
+    assert p50.batch_size and p50.mode == "end-to-end" and p50.n >= 3 and p50.cell.variant is None
+    assert p50.extra["env"]["threads"] == 1 and "model" in p50.extra["env"]["cpu"]
+    ort_int8 = next(r for r in result.records if r.cell.precision == "int8" and r.cell.engine == "ort")
+    assert ort_int8.extra["runner"]["artifact_precision"] == "int8-cpu"
     # INT8 in PyTorch eager is an explicit "unsupported" record, not a silent skip
-    assert any(r["engine"] == "torch" and r["metric"] == "unsupported" for r in result.records)
-    offline = [r for r in result.records if r["metric"] == "offline_throughput_ips"]
-    best = max(
-        (r for r in result.records if r["metric"] == "throughput_ips" and r["engine"] == "ort"),
-        key=lambda r: r["value"],
-    )
-    assert any(r["engine"] == "ort" and r["value"] == best["value"] for r in offline)
-    assert any(r["metric"] == "singlestream_p90_ms" and r["batch_size"] == 1 for r in result.records)
+    assert any(r.cell.engine == "torch" and r.metric == "unsupported" for r in result.records)
+    offline = [r for r in result.records if r.metric == "offline_throughput_ips"]
+    best = max((r for r in result.records if r.metric == "throughput_ips" and r.cell.engine == "ort"),
+               key=lambda r: r.value)  # fmt: skip
+    assert any(r.cell.engine == "ort" and r.value == best.value for r in offline)
+    assert any(r.metric == "singlestream_p90_ms" and r.batch_size == 1 for r in result.records)
     stored = ResultStore(tmp_path / "s").records(metric="throughput_ips")
     assert len(stored) == 6
+    assert result.measured == 6
+
+
+def test_bench_that_measures_nothing_exits_1(tiny_artifact, tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("bench", tiny_artifact.directory, "--engine", "torch", "--precisions", "fp16", "--store",
+                   tmp_path / "s", "--duration", "0.1", "--warmup", "0")  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "only measured on CUDA" in proc.stdout

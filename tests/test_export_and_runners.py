@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from benchbox.errors import UserError
-from benchbox.exporters.manifest import Artifact, sha256_file
+from benchbox.artifact import Artifact, sha256_file
+from benchbox.errors import UnsupportedPrecision, UserError
 from benchbox.runtime import create_runner
-from benchbox.runtime.base import UnsupportedPrecision
 from benchbox.runtime.onnxrt import verify_providers
 
 
@@ -91,6 +90,85 @@ def test_missing_precision_names_the_export_command(tiny_artifact):
     with pytest.raises(UserError) as err:
         tiny_artifact.file_for("int8")
     assert "--precisions int8" in str(err.value) and "--calib-data" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        ("[1, 2]", "holds a JSON list"),
+        ('{"schema": 1}', "no model name"),
+        ('{"schema": 1, "model": "m", "data_config": {}, "files": {}}', "no files.fp32"),
+        (
+            '{"schema": 1, "model": "m", "data_config": {"crop_pct": "x"}, "files": {"fp32": {"path": "a",'
+            ' "sha256": "b"}}}',
+            "invalid data_config",
+        ),  # fmt: skip
+        ('{"schema": 1, "model": "m", "data_config": {}, "files": {"fp32": {"path": "a"}}}', "files.fp32.sha256"),
+        ('{"schema": 7}', "schema 7"),
+    ],
+)
+def test_malformed_manifests_are_named(tmp_path, manifest, expected):
+    (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(UserError, match=expected):
+        Artifact.load(tmp_path)
+
+
+def test_a_model_without_1000_classes_is_refused_before_export(tmp_path, monkeypatch):
+    (tmp_path / "ten_classes.py").write_text(
+        "import timm, torch\n"
+        "def make():\n"
+        "    torch.manual_seed(0)\n"
+        "    return timm.create_model('test_resnet', pretrained=False, num_classes=10)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from benchbox.exporters.onnx import OnnxFromTorch
+
+    with pytest.raises(UserError, match="outputs 10 classes"):
+        OnnxFromTorch("ten_classes:make", tmp_path / "art")()
+    assert not (tmp_path / "art" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def make():\n    raise ValueError('boom')\n", "raised ValueError: boom"),
+        ("def make():\n    return 42\n", "returned a int, not a torch.nn.Module"),
+        ("make = 3\n", "not a callable"),
+        ("raise ImportError('broken module')\n", "Cannot import"),
+    ],
+)
+def test_bad_callables_are_user_errors(tmp_path, monkeypatch, source, expected):
+    from benchbox.models import resolve_model
+
+    name = f"bad_{abs(hash(source)) % 10**6}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UserError, match=expected):
+        resolve_model(f"{name}:make")
+
+
+def test_checkpoints_that_are_not_state_dicts(tmp_path):
+    import torch
+
+    from benchbox.models import resolve_model
+
+    for i, content in enumerate((torch.zeros(3), [torch.zeros(3)], {1: torch.zeros(1)})):
+        path = tmp_path / f"c{i}.pth"
+        torch.save(content, path)
+        with pytest.raises(UserError, match="not a state dict"):
+            resolve_model("test_resnet", path)
+
+
+def test_checkpoint_with_pickled_code_gets_one_plain_message(tmp_path):
+    import torch
+
+    from benchbox.models import resolve_model
+
+    path = tmp_path / "evil.pth"
+    torch.save({"x": object()}, path)  # not loadable with weights_only=True
+    with pytest.raises(UserError) as err:
+        resolve_model("test_resnet", path)
+    assert "weights_only=False" not in str(err.value) and "never runs pickled code" in str(err.value)
 
 
 def test_lite0_mapping_gives_identical_logits_to_the_package_model():

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from benchbox.metrics.calibration import ece, nll, rms_calibration_error, softmax
-from benchbox.metrics.classification import accuracy, mask_logits, real_correct, topk_correct
+from benchbox.metrics.calibration import confidence_and_label_logprob, ece, nll, rms_calibration_error, softmax
+from benchbox.metrics.classification import accuracy, agreement_top1, correct_at_k, real_correct, topk_indices
 from benchbox.metrics.ood import aupr, auroc, fpr_at_recall
 from benchbox.metrics.robustness import (
     corruption_errors,
@@ -23,8 +23,11 @@ from benchbox.metrics.stats import mcnemar_exact, paired_difference, wilson_inte
 def test_topk_and_accuracy():
     logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
     labels = np.array([1, 2, 1, 1])
-    top1 = topk_correct(logits, labels, 1)
-    top2 = topk_correct(logits, labels, 2)
+    top = topk_indices(logits, 2)
+    # row 1 ties 0.1 (class 1) with 0.1 (class 2): the lower index comes first, as in torch.topk
+    assert top.tolist() == [[1, 0], [0, 1], [2, 1], [0, 1]]
+    top1 = correct_at_k(top, labels, 1)
+    top2 = correct_at_k(top, labels, 2)
     assert top1.tolist() == [True, False, False, False]
     assert top2.tolist() == [True, False, True, True]
     acc = accuracy(top2)
@@ -58,11 +61,22 @@ def test_paired_difference_and_mcnemar():
     assert 0.0 <= mcnemar_exact(30000, 29000) < 1e-4  # large counts stay exact, no overflow
 
 
-def test_mask_logits_and_real():
-    logits = np.arange(12, dtype=float).reshape(2, 6)
-    masked, labels = mask_logits(logits, np.array([4, 2]), [1, 4, 5])
-    assert masked.tolist() == [[1, 4, 5], [7, 10, 11]]
-    assert labels.tolist() == [1, -1]
+def test_fast_topk_equals_a_stable_full_sort_with_ties():
+    rng = np.random.default_rng(0)
+    logits = rng.integers(0, 6, size=(400, 1000)).astype(np.float32)  # many ties at every rank
+    logits[0, :] = 1.0  # all equal
+    logits[1, 7] = np.float32(-0.0)
+    expected = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    assert np.array_equal(topk_indices(logits, 5), expected)
+    smooth = rng.normal(size=(64, 1000)).astype(np.float32)
+    assert np.array_equal(topk_indices(smooth, 5), np.argsort(-smooth, axis=1, kind="stable")[:, :5])
+
+
+def test_agreement_of_nan_outputs_is_never_agreement():
+    assert agreement_top1(np.array([3, -1, 2]), np.array([3, -1, 1])).tolist() == [True, False, False]
+
+
+def test_real():
     correct = real_correct(np.array([3, 7, 1]), [[3, 4], [], [2]])
     assert correct.tolist() == [True, False]  # the empty list is skipped
 
@@ -90,7 +104,11 @@ def test_nll_and_softmax():
     logits = np.array([[0.0, math.log(3.0)], [math.log(4.0), 0.0]])
     # softmax rows: [1/4, 3/4], [4/5, 1/5]; labels 1, 1 -> -(log .75 + log .2) / 2
     assert softmax(logits)[0].tolist() == pytest.approx([0.25, 0.75])
-    assert nll(logits, np.array([1, 1])) == pytest.approx(-(math.log(0.75) + math.log(0.2)) / 2)
+    confidence, logprob = confidence_and_label_logprob(logits, np.array([1, 1]))
+    assert confidence.tolist() == pytest.approx([0.75, 0.8])
+    assert logprob.tolist() == pytest.approx([math.log(0.75), math.log(0.2)])
+    assert nll(logprob) == pytest.approx(-(math.log(0.75) + math.log(0.2)) / 2)
+    assert math.isnan(confidence_and_label_logprob(logits, np.array([-1, 0]))[1][0])  # no label, no log-prob
 
 
 def test_ood_metrics_hand_computed():
@@ -151,15 +169,29 @@ def test_flip_probability_noise_vs_sequence():
 
 
 def test_top5_distance():
-    ref = np.array([10.0, 9, 8, 7, 6, 5, 4, 3])
+    ref = np.array([0, 1, 2, 3, 4])  # top-5 classes, best first
     assert top5_distance_pair(ref, ref) == 0
-    swapped = np.array([9.0, 10, 8, 7, 6, 5, 4, 3])  # top-2 swapped: |0-1| + |1-0| = 2
+    swapped = np.array([1, 0, 2, 3, 4])  # top-2 swapped: |0-1| + |1-0| = 2
     assert top5_distance_pair(ref, swapped) == 2
-    dropped = np.array([0.0, 9, 8, 7, 6, 5, 4, 3])  # class 0 falls to rank 8: |0 - min(7, 5)| = 5, others shift
-    # sigma = ranks of classes 0..4 in other = [8, 1, 2, 3, 4] -> |0-5| + |1-0| + |2-1| + |3-2| + |4-3| = 9
+    dropped = np.array([1, 2, 3, 4, 5])  # class 0 falls out of the top 5 (rank >= 6): |0 - 5| = 5, others shift
+    # sigma - 1 of classes 0..4 in other = [>=5, 0, 1, 2, 3] -> |0-5| + |1-0| + |2-1| + |3-2| + |4-3| = 9
     assert top5_distance_pair(ref, dropped) == 9
     assert top5_distance([np.stack([ref, swapped, ref])], noise=False) == pytest.approx(2.0)
     assert top5_distance([np.stack([ref, swapped, ref])], noise=True) == pytest.approx(1.0)
+
+
+def test_top5_distance_from_lists_equals_the_reference_on_logits():
+    """test.py ranks every class of the other frame; the top-5 lists alone give the same number."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a, b = rng.normal(size=50), rng.normal(size=50)
+        b[rng.integers(0, 50, 3)] = a.max() + rng.normal(size=3)  # reshuffle the top now and then
+        rank_b = np.empty(50, int)
+        rank_b[np.argsort(-b, kind="stable")] = np.arange(1, 51)
+        sigma = rank_b[np.argsort(-a, kind="stable")[:5]]
+        reference = int(np.sum(np.abs(np.arange(5) - np.minimum(sigma - 1, 5))))
+        top_a, top_b = (topk_indices(x[None], 5)[0] for x in (a, b))
+        assert top5_distance_pair(top_a, top_b) == reference
 
 
 def test_mcnemar_log_space_agrees_with_exact_integers():

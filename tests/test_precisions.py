@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
+from conftest import evaluate, export_options
 from onnx import TensorProto, numpy_helper
 
 from benchbox.errors import UserError
-from benchbox.evaluate import EvalOptions, Evaluator
-from benchbox.store import ResultStore
 
 
 def load(artifact, precision):
@@ -92,7 +93,7 @@ def test_manifest_lists_calibration_files_and_hashes(tiny_full_artifact):
 
 
 def test_calibration_selection_is_class_balanced_and_seeded(tiny_images):
-    from benchbox.exporters.int8 import select_calibration_files
+    from benchbox.exporters.calibration import select_calibration_files
 
     picked = select_calibration_files(tiny_images / "val", 4)
     assert len({p.parent.name for p in picked}) == 4  # one per class first
@@ -102,15 +103,15 @@ def test_calibration_selection_is_class_balanced_and_seeded(tiny_images):
 
 
 def test_overlap_with_calibration_images_is_flagged(tiny_full_artifact, tiny_images, tmp_path):
-    options = EvalOptions(precisions=["fp32", "int8"], sets=["val"], data_root=tiny_images, batch_size=4)
-    result = Evaluator(tiny_full_artifact, ResultStore(tmp_path / "s"), options).run()
+    result = evaluate(tiny_full_artifact, tmp_path / "s", precisions=["fp32", "int8"], data_root=tiny_images,
+                      batch_size=4)  # fmt: skip
     assert any("calibration images" in w and "8 images" in w for w in result.warnings)
-    int8_top1 = next(r for r in result.records if r["precision"] == "int8" and r["metric"] == "top1")
-    assert "calibration-overlap" in int8_top1["flags"]
-    fp32_top1 = next(r for r in result.records if r["precision"] == "fp32" and r["metric"] == "top1")
-    assert "calibration-overlap" not in (fp32_top1.get("flags") or [])
-    deltas = [r for r in result.records if r["metric"] == "top1_delta"]
-    assert deltas and deltas[0]["ci95"][0] <= deltas[0]["value"] <= deltas[0]["ci95"][1]
+    int8_top1 = next(r for r in result.records if r.cell.precision == "int8" and r.metric == "top1")
+    assert "calibration-overlap" in int8_top1.flags
+    fp32_top1 = next(r for r in result.records if r.cell.precision == "fp32" and r.metric == "top1")
+    assert "calibration-overlap" not in fp32_top1.flags
+    deltas = [r for r in result.records if r.metric == "top1_delta"]
+    assert deltas and deltas[0].ci95[0] <= deltas[0].value <= deltas[0].ci95[1]
 
 
 def test_percentile_calibration_and_the_plan_examples(tiny_images, tmp_path):
@@ -119,16 +120,38 @@ def test_percentile_calibration_and_the_plan_examples(tiny_images, tmp_path):
     from benchbox.build import build_artifacts
     from benchbox.plan import load_plan
 
-    artifact = build_artifacts(
-        "test_efficientnet",
-        tmp_path / "art",
-        precisions=["fp32", "int8"],
-        calib_data=tiny_images / "val",
-        calib_size=4,
-        calib_method="percentile",
-    )
+    options = export_options(precisions=["fp32", "int8"], calib_data=tiny_images / "val", calib_size=4,
+                             calib_method="percentile")  # fmt: skip
+    artifact = build_artifacts("test_efficientnet", tmp_path / "art", options)
     assert artifact.entry("int8")["calibration"]["method"] == "percentile"
     assert zero_points(load(artifact, "int8"))
     examples = Path(__file__).resolve().parents[1] / "examples"
     for plan in ("plan.toml", "plan-sample.toml"):
-        assert load_plan(examples / plan)["models"][0]["name"] == "efficientnet_lite0"
+        assert load_plan(examples / plan).models[0].name == "efficientnet_lite0"
+
+
+def test_calibration_strides_tile_the_images():
+    from benchbox.exporters.int8 import calibration_stride
+
+    assert calibration_stride(256) == 16 and calibration_stride(30) == 15 and calibration_stride(17) == 1
+    assert calibration_stride(8) == 8 and calibration_stride(1) == 1
+
+
+def test_strided_minmax_calibration_gives_the_ranges_of_one_pass(tiny_full_artifact, tmp_path):
+    """Bounded-memory calibration (strides of images) must not change MinMax ranges at all."""
+    from benchbox.datasets.transforms import EvalTransform
+    from benchbox.exporters.calibration import CropReader, calibration_crops
+    from benchbox.exporters.int8 import preprocess_for_quantization, quantize
+
+    transform = EvalTransform(tiny_full_artifact.data_config)
+    calib = [Path(f["path"]) for f in tiny_full_artifact.entry("int8")["calibration"]["files"]]
+    crops, _ = calibration_crops(calib, transform)
+    pre = preprocess_for_quantization(tiny_full_artifact.file_for("fp32"), tmp_path / "pre.onnx")
+    scales = []
+    for stride in (1, 8):
+        out = tmp_path / f"q{stride}.onnx"
+        quantize(pre, out, "int8", "minmax", CropReader(crops, transform), stride=stride)
+        model = onnx.load(str(out))
+        scales.append({i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name.endswith("_scale")})
+    assert scales[0].keys() == scales[1].keys() and scales[0]
+    assert all(np.array_equal(scales[0][k], scales[1][k]) for k in scales[0])

@@ -9,9 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from benchbox.evaluate import EvalOptions, Evaluator
-from benchbox.store import ResultStore
+from conftest import evaluate, export_options
 
 
 @pytest.fixture(scope="module")
@@ -25,49 +23,38 @@ def lite0(tmp_path_factory, sample_root):
         target.mkdir(parents=True)
         for image in folder.iterdir():
             os.symlink(image, target / image.name)
-    artifact = build_artifacts(
-        "efficientnet_lite0",
-        work / "art",
-        precisions=["fp32", "fp16", "int8"],
-        calib_data=calib,
-        calib_size=64,
-        calib_method="entropy",
-    )
+    options = export_options(precisions=["fp32", "fp16", "int8"], calib_data=calib, calib_size=64,
+                             calib_method="entropy")  # fmt: skip
+    artifact = build_artifacts("efficientnet_lite0", work / "art", options)
     return artifact, work
 
 
 def by_key(records):
-    return {(r["engine"], r["precision"], r["metric"]): r for r in records}
+    return {(r.cell.engine, r.cell.precision, r.metric): r for r in records}
 
 
 def test_fp32_matches_the_reference_pipeline(lite0, sample_root, tmp_path):
     artifact, _ = lite0
-    options = EvalOptions(engines=["ort", "torch"], sets=["val"], data_root=sample_root)
-    records = by_key(Evaluator(artifact, ResultStore(tmp_path / "s"), options).run().records)
+    records = by_key(evaluate(artifact, tmp_path / "s", engines=["ort", "torch"], data_root=sample_root).records)
     for engine in ("ort", "torch"):
-        hits = round(records[(engine, "fp32", "top1")]["value"] * 3)
-        assert abs(hits - 260) <= 1, (engine, hits)
-        assert abs(round(records[(engine, "fp32", "top5")]["value"] * 3) - 294) <= 1
-    assert records[("torch", "fp32", "agreement_top1")]["value"] >= 99.7
+        hits = round(records[(engine, "fp32", "top1")].value * 3)
+        assert hits == 260, (engine, hits)  # exactly the peer pipeline of the sample's README
+        assert round(records[(engine, "fp32", "top5")].value * 3) == 294
+    assert records[("torch", "fp32", "agreement_top1")].value >= 99.7
 
 
 def test_lower_precisions_on_held_out_images(lite0, tmp_path):
     artifact, work = lite0
-    options = EvalOptions(
-        engines=["ort"],
-        precisions=["fp32", "fp16", "int8", "int8-trt"],
-        sets=["val"],
-        data_root=work / "test",
-    )
-    result = Evaluator(artifact, ResultStore(tmp_path / "s"), options).run()
+    result = evaluate(artifact, tmp_path / "s", precisions=["fp32", "fp16", "int8", "int8-trt"],
+                      data_root=work / "test")  # fmt: skip
     records = by_key(result.records)
     assert not result.warnings  # calibration images are disjoint from the test images
-    fp32 = records[("ort", "fp32", "top1")]["value"]
-    assert abs(records[("ort", "fp16", "top1")]["value"] - fp32) <= 0.3
-    assert records[("ort", "fp16", "agreement_top1")]["value"] >= 99.5
+    fp32 = records[("ort", "fp32", "top1")].value
+    assert abs(records[("ort", "fp16", "top1")].value - fp32) <= 0.3
+    assert records[("ort", "fp16", "agreement_top1")].value >= 99.5
     for flavour in ("int8", "int8-trt"):  # int8 on ORT CPU is the int8-cpu flavour
-        assert abs(records[("ort", flavour, "top1")]["value"] - fp32) <= 1.5, flavour
-        assert records[("ort", flavour, "agreement_top1")]["value"] >= 97.0, flavour
+        assert abs(records[("ort", flavour, "top1")].value - fp32) <= 1.5, flavour
+        assert records[("ort", flavour, "agreement_top1")].value >= 97.0, flavour
 
 
 def test_a_corrupt_file_is_reported_and_the_rest_scored(lite0, sample_root, tmp_path):
@@ -79,9 +66,8 @@ def test_a_corrupt_file_is_reported_and_the_rest_scored(lite0, sample_root, tmp_
             os.symlink(image, root / "val" / folder.name / image.name)
     first = next((root / "val").iterdir())
     Path(first / "corrupt.JPEG").write_bytes(next(first.iterdir()).read_bytes()[:2000])
-    options = EvalOptions(engines=["ort"], sets=["val"], data_root=root)
-    result = Evaluator(artifact, ResultStore(tmp_path / "s"), options).run()
+    result = evaluate(artifact, tmp_path / "s", data_root=root)
     records = by_key(result.records)
-    assert records[("ort", "fp32", "unreadable_files")]["value"] == 1.0
-    assert records[("ort", "fp32", "top1")]["n"] == 300
-    assert abs(round(records[("ort", "fp32", "top1")]["value"] * 3) - 260) <= 1
+    assert records[("ort", "fp32", "unreadable_files")].value == 1.0
+    assert records[("ort", "fp32", "top1")].n == 300
+    assert round(records[("ort", "fp32", "top1")].value * 3) == 260

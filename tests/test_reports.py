@@ -7,31 +7,37 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import run_cli
+from conftest import evaluate, run_cli
 
-from benchbox.bench import BenchOptions, run_bench
-from benchbox.evaluate import EvalOptions, Evaluator
+from benchbox.bench import run_bench
+from benchbox.options import BenchOptions, parse_options
+from benchbox.records import Cell, Record
 from benchbox.reports.check import load_policy, run_checks, verdict
 from benchbox.reports.plots import pareto_front
 from benchbox.reports.report import build_report
-from benchbox.store import ResultStore, make_record
+from benchbox.store import ResultStore
 
 
 @pytest.fixture(scope="module")
-def filled_store(tiny_full_artifact, tiny_images, tmp_path_factory):
+def labelled_images(tiny_images, tmp_path_factory):
+    """The tiny images without the generated-images marker: scored as if their labels were real."""
+    from benchbox.datasets.readers import GENERATED_MARKER
+
+    root = tmp_path_factory.mktemp("labelled")
+    shutil.copytree(tiny_images, root, dirs_exist_ok=True)
+    (root / "val" / GENERATED_MARKER).unlink()
+    return root
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_full_artifact, labelled_images, tmp_path_factory):
     """The store of an eval over three precisions plus a short bench."""
     store_dir = tmp_path_factory.mktemp("reports") / "store"
-    store = ResultStore(store_dir)
-    Evaluator(
-        tiny_full_artifact,
-        store,
-        EvalOptions(precisions=["fp32", "fp16", "int8"], sets=["val"], data_root=tiny_images, batch_size=4),
-    ).run()
-    run_bench(
-        tiny_full_artifact,
-        store,
-        BenchOptions(precisions=["fp32", "int8"], batch_sizes=[1], warmup_s=0.05, duration_s=0.1, min_iterations=3),
-    )
+    evaluate(tiny_full_artifact, store_dir, precisions=["fp32", "fp16", "int8"], data_root=labelled_images,
+             batch_size=4)  # fmt: skip
+    options = parse_options(BenchOptions, {"precisions": ["fp32", "int8"], "batch_sizes": [1], "warmup": 0.05,
+                                           "duration": 0.1, "min_iterations": 3}, "a test")  # fmt: skip
+    run_bench(tiny_full_artifact, ResultStore(store_dir), options)
     return store_dir
 
 
@@ -39,16 +45,16 @@ def test_report_writes_four_files_with_stored_values(filled_store, tmp_path):
     paths = build_report(filled_store, tmp_path / "report")
     assert {p.name for p in paths.values()} == {"results.json", "results.csv", "report.md", "report.html"}
     records = ResultStore(filled_store).records()
-    top1 = {r["precision"]: r for r in records if r["metric"] == "top1"}
+    top1 = {r.cell.precision: r for r in records if r.metric == "top1"}
     page = paths["html"].read_text()
     markdown = paths["md"].read_text()
     for precision in ("fp32", "fp16", "int8"):
-        shown = f"{top1[precision]['value']:.2f}"
+        shown = f"{top1[precision].value:.2f}"
         assert shown in page and shown in markdown
-    delta = next(r for r in records if r["metric"] == "top1_delta" and r["precision"] == "int8")
-    assert f"Δ {delta['value']:+.2f}" in page
-    p99 = next(r for r in records if r["metric"] == "latency_p99_ms")
-    assert f"{p99['value']:.2f}" in page
+    delta = next(r for r in records if r.metric == "top1_delta" and r.cell.precision == "int8")
+    assert f"Δ {delta.value:+.2f}" in page
+    p99 = next(r for r in records if r.metric == "latency_p99_ms")
+    assert f"{p99.value:.2f}" in page
     assert "calibration overlap" in page  # the tiny artifact was calibrated on these very images
     import re
 
@@ -80,18 +86,11 @@ def test_check_exits_1_strict_0_lenient_2_without_baseline(filled_store, tmp_pat
     assert cli("--store", str(tmp_path / "empty")).returncode == 2
 
 
-def test_each_gate_on_hand_made_records():
-    def rec(precision, metric, value, **extra):
-        cell = {
-            "model": "m",
-            "engine": "ort",
-            "device": "cpu",
-            "precision": precision,
-            "testset": "val",
-            "variant": None,
-        }
-        return make_record(cell, metric, value, 100, **extra)
+def rec(precision, metric, value, engine="ort", testset="val", samples="s300", n=300, **extra):
+    return Record(Cell("m", engine, "cpu", precision, testset), metric, value, n, samples=samples, **extra)
 
+
+def test_each_gate_on_hand_made_records():
     records = [
         rec("fp32", "top1", 80.0),
         rec("int8", "top1", 78.5),
@@ -100,11 +99,12 @@ def test_each_gate_on_hand_made_records():
         rec("fp32", "mce", 60.0),
         rec("int8", "mce", 63.0),
         rec("int8", "nonfinite_outputs", 2.0),
-        {**rec("fp32", "latency_p99_ms", 12.0), "testset": None, "batch_size": 1},
-        {**rec("fp32", "parity_top1_agreement", 100.0), "engine": "export", "testset": None},
-        {**rec("fp32", "parity_max_abs_diff", 5e-6), "engine": "export", "testset": None},
+        rec("fp32", "latency_p99_ms", 12.0, testset=None, batch_size=1),
+        rec("fp32", "parity_top1_agreement", 100.0, engine="export", testset=None),
+        rec("fp32", "parity_max_abs_diff", 5e-6, engine="export", testset=None),
     ]
     policy = {
+        "baseline_precision": "fp32",
         "gates": {
             "max_top1_drop": 1.0,
             "min_agreement_top1": 97.0,
@@ -112,7 +112,7 @@ def test_each_gate_on_hand_made_records():
             "no_nonfinite": True,
             "require_export_parity": True,
             "max_p99_latency_ms": {"batch_size": 1, "value": 10.0},
-        }
+        },
     }
     results = {(r.gate, r.subject): r for r in run_checks(records, policy)}
     assert results[("max_top1_drop", "ort/int8/val")].status == "fail"  # 1.5 > 1.0
@@ -124,19 +124,81 @@ def test_each_gate_on_hand_made_records():
     assert results[("no_nonfinite", "ort/int8/val")].status == "fail"
     assert results[("max_p99_latency_ms", "ort/fp32 batch 1")].status == "fail"
     assert all(r.status == "pass" for r in results.values() if r.gate == "require_export_parity")
-    assert verdict(list(results.values()), records) == 1
+    assert verdict(list(results.values()), records)[0] == 1
     only_low = [rec("int8", "top1", 78.5)]
-    assert verdict(run_checks(only_low, policy), only_low) == 2  # no FP32 baseline: cannot decide
+    assert verdict(run_checks(only_low, policy), only_low)[0] == 2  # no FP32 baseline: cannot decide
 
 
-def test_policy_errors_are_user_errors(tmp_path):
+def test_gates_only_pair_results_on_the_same_samples():
+    """v1 bug: FP32 on 300 images and FP16 on --limit 7 gave a '-13.33 point drop: pass' and READY."""
+    policy = {"baseline_precision": "fp32", "gates": {"max_top1_drop": 1.0}}
+    records = [rec("fp32", "top1", 86.67), rec("fp16", "top1", 100.0, samples="s7", n=7)]
+    results = run_checks(records, policy)
+    assert [r.status for r in results] == ["undecided"]
+    assert "other samples (300 images) than fp16 (7 images)" in results[0].reason
+    assert verdict(results, records)[0] == 2
+    same = [rec("fp32", "top1", 86.67), rec("fp16", "top1", 86.0)]
+    assert verdict(run_checks(same, policy), same)[0] == 0
+
+
+def test_a_failed_cell_cannot_be_ready():
+    policy = {"baseline_precision": "fp32", "gates": {"max_top1_drop": 1.0}}
+    records = [rec("fp32", "top1", 80.0), rec("fp16", "top1", 80.0), rec("int8", "failed", None, error="boom")]
+    code, why = verdict(run_checks(records, policy), records)
+    assert code == 2 and "could not be made" in why
+
+
+def test_a_policy_that_evaluates_no_gate_is_not_ready():
+    policy = {"baseline_precision": "fp32", "gates": {"max_p99_latency_ms": {"batch_size": 1, "value": 5.0}}}
+    records = [rec("fp32", "top1", 80.0)]
+    assert verdict(run_checks(records, policy), records) == (2, "no gate of the policy could be evaluated on these "
+                                                                 "results")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[gates]\nmax_top5_drop = 1\n", "Unknown gate 'max_top5_drop'.*Did you mean 'max_top1_drop'"),
+        ("[gate]\nmax_top1_drop = 1\n", "Unknown key 'gate'.*Did you mean 'gates'"),
+        ("", "defines no gates"),
+        ("baseline_precision = 'fp32'\n", "defines no gates"),
+        ("[gates]\nno_nonfinite = 'false'\n", "expected true or false"),
+        ("[gates]\nmax_top1_drop = 'one'\n", "expected a number"),
+        ("[gates]\nmax_top1_drop = -1\n", "at least 0"),
+        ("[gates.max_p99_latency_ms]\nbatch_size = 0\nvalue = 3\n", "at least 1"),
+        ("[gates.max_p99_latency_ms]\nbatch = 1\nvalue = 3\n", "Unknown key 'batch'"),
+        ("[gates]\nmax_p99_latency_ms = 5\n", "must be a table"),
+        ("baseline_precision = 'fp64'\n[gates]\nno_nonfinite = true\n", "expected one of"),
+        ("[gates\n", "not valid TOML"),
+    ],
+)
+def test_policy_mistakes_are_errors_before_any_check(tmp_path, text, expected):
     from benchbox.errors import UserError
 
     bad = tmp_path / "p.toml"
-    bad.write_text("[gates]\nmax_top5_drop = 1\n")
-    with pytest.raises(UserError, match="Unknown gates"):
+    bad.write_text(text)
+    with pytest.raises(UserError, match=expected):
         load_policy(bad)
     assert "max_top1_drop" in load_policy(None)["gates"]
+
+
+def test_check_on_a_read_only_store(filled_store, tmp_path):
+    import os
+    import stat
+
+    copy = tmp_path / "ro"
+    shutil.copytree(filled_store, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        if os.access(copy / "index.sqlite", os.W_OK):
+            pytest.skip("running as a user who can write read-only files (root)")
+        report = run_cli("report", "--store", copy, "--out", tmp_path / "report")
+        assert report.returncode == 0, report.stderr
+        assert run_cli("check", "--store", copy).returncode in (0, 1)
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
 def test_pareto_front():
@@ -218,34 +280,39 @@ policy = "lenient.toml"
 
     first = run_plan(plan, echo=lambda *a: None)
     assert any("no_such_model_xyz" in f for f in first.failures)  # the broken model is recorded, the rest ran
-    assert first.verdict == 0 and first.report["html"].is_file()
+    assert first.verdict == 2 and first.report["html"].is_file()  # the failed export: cannot decide
     store = ResultStore(tmp_path / "out" / "store")
     n_runs = len(store.runs())
     seen = []
     second = run_plan(plan, on_progress=lambda label, done, total: seen.append(label), echo=lambda *a: None)
     assert not [s for s in seen if not s.startswith("bench")] and not seen  # nothing recomputed
-    assert len(ResultStore(tmp_path / "out" / "store").runs()) == n_runs and second.verdict == 0
+    assert len(ResultStore(tmp_path / "out" / "store").runs()) == n_runs and second.verdict == 2
 
 
 def test_warnings_name_unsupported_cells_and_plots_carry_no_metadata(filled_store, tmp_path):
     from benchbox.reports.tables import warnings_list
 
     records = [
-        {
-            "engine": "torch",
-            "precision": "int8",
-            "testset": "val",
-            "variant": None,
-            "metric": "unsupported",
-            "value": None,
-            "flags": None,
-        }
+        Record(Cell("m", "torch", "cpu", "int8", "val"), "unsupported", None, 0, error="no int8 path"),
+        Record(Cell("m", "ort", "cpu", "fp16", "val"), "failed", None, 0, error="boom"),
     ]
-    runs = [
-        {"status": "failed", "engine": "torch", "precision": "int8", "testset": "val", "error": "no int8 path"},
-        {"status": "failed", "engine": "ort", "precision": "fp16", "testset": "val", "error": "boom"},
-    ]
-    notes = warnings_list(records, runs)
+    notes = warnings_list(records, [])
     assert "unsupported: torch/int8 val: no int8 path" in notes and "failed cell: ort/fp16 val: boom" in notes
     page = build_report(filled_store, tmp_path / "r")["html"].read_text()
     assert "<metadata>" not in page and "purl.org" not in page
+
+
+def test_read_only_store_never_writes(filled_store, tmp_path):
+    """report/check open the index read-only: no journal, no schema change, writes refused."""
+    import sqlite3
+
+    copy = tmp_path / "s"
+    shutil.copytree(filled_store, copy)
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*")}
+    store = ResultStore(copy, read_only=True)
+    assert store.records() and store.latest_runs()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store._conn.execute("DELETE FROM records")
+    build_report(copy, tmp_path / "report")
+    after = {p: p.stat().st_mtime_ns for p in copy.rglob("*")}
+    assert before == after

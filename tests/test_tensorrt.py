@@ -4,12 +4,12 @@ foreign engines, doctor, provider verification. GPU tests are marked and skip wi
 from __future__ import annotations
 
 import json
-import types
 
 import numpy as np
 import pytest
 from conftest import run_cli
 
+from benchbox.environment import trt_api_generation
 from benchbox.errors import UserError
 from benchbox.exporters.tensorrt import (
     EngineFromOnnx,
@@ -19,60 +19,22 @@ from benchbox.exporters.tensorrt import (
     source_precision,
     strongly_typed,
 )
-from benchbox.runtime.tensorrt import trt_api_generation
 
 GPU = {"name": "NVIDIA H200", "compute_capability": "9.0"}
 
 
-class Recorder:
-    """Records every attribute call made on it (stand-in for tensorrt objects)."""
+@pytest.fixture
+def fake_trt():
+    """Install the stand-in `tensorrt` for one test and remove it afterwards."""
+    pytest.importorskip("polygraphy", reason="polygraphy is in the [trt] extra")
+    import fake_tensorrt
 
-    def __init__(self, log, name, returns=None):
-        self._log, self._name, self._returns = log, name, returns or {}
-
-    def __getattr__(self, attr):
-        def call(*args, **kwargs):
-            self._log.append((f"{self._name}.{attr}", args))
-            value = self._returns.get(attr)
-            return value(*args) if callable(value) else value
-
-        return call
-
-    def __setattr__(self, attr, value):
-        if attr.startswith("_"):
-            object.__setattr__(self, attr, value)
-        else:
-            self._log.append((f"{self._name}.{attr}=", (value,)))
+    yield fake_tensorrt.configure
+    fake_tensorrt.remove()
 
 
-def fake_trt(version: str, log: list):
-    """A module with the TensorRT 10/11 names benchbox uses; precision flags exist only before 11."""
-    flags = ["TF32", "DEBUG"] + (["FP16", "INT8", "BF16"] if not version.startswith("11") else [])
-    network = Recorder(log, "network", {"get_input": lambda i: types.SimpleNamespace(name="input")})
-    parser = Recorder(log, "parser", {"parse_from_file": lambda path: True})
-    cache = Recorder(log, "cache", {"serialize": lambda: b"cache-bytes"})
-    config = Recorder(
-        log, "config", {"create_timing_cache": lambda data: "timing-cache", "get_timing_cache": lambda: cache}
-    )
-    builder = Recorder(
-        log,
-        "builder",
-        {
-            "create_network": lambda f: network,
-            "create_builder_config": lambda: config,
-            "create_optimization_profile": lambda: Recorder(log, "profile"),
-            "build_serialized_network": lambda n, c: b"plan-bytes",
-        },
-    )
-    return types.SimpleNamespace(
-        __version__=version,
-        Logger=type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None}),
-        Builder=lambda logger: builder,
-        OnnxParser=lambda net, logger: parser,
-        NetworkDefinitionCreationFlag=types.SimpleNamespace(STRONGLY_TYPED=1),
-        MemoryPoolType=types.SimpleNamespace(WORKSPACE="WORKSPACE"),
-        BuilderFlag=types.SimpleNamespace(**{f: f for f in flags}),
-    )
+def engine_builder(artifact, precision, version, gpu=GPU):
+    return EngineFromOnnx(artifact, precision, gpu=gpu, trt_version=version)
 
 
 def test_version_dispatch():
@@ -82,8 +44,8 @@ def test_version_dispatch():
     assert strongly_typed("10.16.1") and not strongly_typed("10.1.0")
     assert source_precision("11.4.0", "fp16") == ("fp16", [])  # FP16 baked into the graph
     assert source_precision("11.4.0", "int8") == ("int8", [])  # symmetric Q/DQ flavour
-    assert source_precision("10.8.0", "fp16") == ("fp32", ["FP16"])  # weak typing: flag on the FP32 graph
-    assert source_precision("10.8.0", "int8") == ("int8", ["INT8", "FP16"])  # explicit quantization, weakly typed
+    assert source_precision("10.8.0", "fp16") == ("fp32", ["fp16"])  # weak typing: flag on the FP32 graph
+    assert source_precision("10.8.0", "int8") == ("int8", ["int8", "fp16"])  # explicit quantization, weakly typed
     with pytest.raises(UserError):
         source_precision("11.0.0", "int8-cpu")
 
@@ -109,54 +71,61 @@ def test_cache_key_changes_with_everything_that_matters():
 
 
 @pytest.mark.parametrize("version", ["10.8.0.43", "10.16.1.11", "11.4.0.106"])
-def test_builder_uses_the_right_api_per_version(version, tiny_full_artifact, tmp_path):
-    log: list = []
-    trt = fake_trt(version, log)
-    builder = EngineFromOnnx(tiny_full_artifact, "fp16", trt_module=trt, gpu=GPU)
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_polygraphy_build_path_per_version(version, precision, tiny_full_artifact, tmp_path, fake_trt):
+    """The build goes through Polygraphy's real loaders; the stand-in records what they asked TensorRT for."""
+    import fake_tensorrt
+
+    fake_trt(version)
+    builder = engine_builder(tiny_full_artifact, precision, version)
     spec = builder.spec()
     plan = builder.build_impl(spec, tmp_path / "timing.cache")
-    calls = [name for name, _ in log]
-    args = dict(log[::-1])
+    calls = dict(reversed(fake_tensorrt.calls))
     assert plan == b"plan-bytes"
-    assert "parser.parse_from_file" in calls  # parsed from the path: external data works
-    assert args["builder.create_network"] == ((1 << 1,) if strongly_typed(version) else (0,))
-    assert ("config.clear_flag", ("TF32",)) in log  # FP32 maths stays FP32 unless asked
-    flags = [a[0] for n, a in log if n == "config.set_flag"]
-    assert flags == ([] if strongly_typed(version) else ["FP16"])
-    assert ("config.set_memory_pool_limit", ("WORKSPACE", spec.workspace_bytes)) in log
-    assert ("profile.set_shape", ("input", (1, 3, 160, 160), (8, 3, 160, 160), (32, 3, 160, 160))) in log
-    assert "config.add_optimization_profile" in calls and "config.set_timing_cache" in calls
-    assert (tmp_path / "timing.cache").read_bytes() == b"cache-bytes"
-    parsed = args["parser.parse_from_file"][0]
-    assert parsed.endswith("model.fp16.onnx" if strongly_typed(version) else "model.fp32.onnx")
+    strong = strongly_typed(version)
+    assert calls["builder.create_network"] == ((1 << 1,) if strong else (0,))  # STRONGLY_TYPED is bit 1
+    parsed = calls["parser.parse_from_file"][0]  # from the path: external data works
+    expected_file = {"fp32": "model.fp32.onnx", "fp16": "model.fp16.onnx" if strong else "model.fp32.onnx",
+                     "int8": "model.int8.onnx"}[precision]  # fmt: skip
+    assert parsed.endswith(expected_file)
+    flags_at_build = calls["builder.build_serialized_network"][0]
+    assert "TF32" not in flags_at_build  # FP32 maths stays FP32 unless asked
+    expected = {"fp32": [], "fp16": ["FP16"], "int8": ["FP16", "INT8"]}[precision]
+    assert [f for f in flags_at_build if f in ("FP16", "INT8", "BF16")] == ([] if strong else expected)
+    assert ("config.set_memory_pool_limit", ("WORKSPACE", spec.workspace_bytes)) in fake_tensorrt.calls
+    assert ("profile.set_shape", ("input", (1, 3, 160, 160), (8, 3, 160, 160), (32, 3, 160, 160))) in (
+        fake_tensorrt.calls
+    )
+    assert calls["config.builder_optimization_level"] == (3,)
+    assert (tmp_path / "timing.cache").read_bytes() == b"timing-cache"  # saved for the next build
 
 
-def test_parser_errors_are_reported_in_full(tiny_full_artifact, tmp_path):
-    log: list = []
-    trt = fake_trt("11.4.0", log)
-    parser = trt.OnnxParser(None, None)
-    parser._returns.update({"parse_from_file": lambda path: False, "get_error": lambda i: f"error {i}: bad node"})
-    object.__setattr__(parser, "num_errors", 2)
-    trt.OnnxParser = lambda net, logger: parser
-    builder = EngineFromOnnx(tiny_full_artifact, "fp32", trt_module=trt, gpu=GPU)
+def test_the_profile_follows_the_eval_batch_size(tiny_full_artifact, fake_trt):
+    from benchbox.runtime import create_runner
+
+    fake_trt("11.4.0")
+    runner = create_runner("trt", tiny_full_artifact, "fp32", "cuda", max_batch=64)
+    assert runner.max_batch == 64 and runner.loader.max_batch == 64
+    runner.loader._gpu, runner.loader._trt_version = GPU, "11.4.0"
+    assert runner.loader.spec().profile[2] == (64, 3, 160, 160)
+
+
+def test_parser_errors_are_reported_in_full(tiny_full_artifact, tmp_path, fake_trt):
+    fake_trt("11.4.0", parser_errors=["error 0: bad node", "error 1: worse node"])
+    builder = engine_builder(tiny_full_artifact, "fp32", "11.4.0")
     with pytest.raises(UserError) as err:
         builder.build_impl(builder.spec(), tmp_path / "t.cache")
-    assert "error 0: bad node" in str(err.value) and "error 1: bad node" in str(err.value)
+    assert "error 0: bad node" in str(err.value) and "error 1: worse node" in str(err.value)
+    assert "benchbox lint" in str(err.value)
 
 
-def test_foreign_engine_is_refused_and_rebuilt(tiny_full_artifact, tmp_path):
-    log: list = []
-    builder = EngineFromOnnx(tiny_full_artifact, "fp32", trt_module=fake_trt("11.4.0", log), gpu=GPU)
-    path, spec = builder()
+def test_foreign_engine_is_refused_and_rebuilt(tiny_full_artifact, tmp_path, fake_trt):
+    fake_trt("11.4.0")
+    path, spec = engine_builder(tiny_full_artifact, "fp32", "11.4.0")()
     assert path.read_bytes() == b"plan-bytes"
-    again, _ = EngineFromOnnx(tiny_full_artifact, "fp32", trt_module=fake_trt("11.4.0", []), gpu=GPU)()
+    again, _ = engine_builder(tiny_full_artifact, "fp32", "11.4.0")()
     assert again == path  # cache hit
-    other_gpu = EngineFromOnnx(
-        tiny_full_artifact,
-        "fp32",
-        trt_module=fake_trt("11.4.0", []),
-        gpu={"name": "NVIDIA L4", "compute_capability": "8.9"},
-    )
+    other_gpu = engine_builder(tiny_full_artifact, "fp32", "11.4.0", {"name": "NVIDIA L4", "compute_capability": "8.9"})
     rebuilt, _ = other_gpu()
     assert rebuilt != path and any(
         "GPU 'NVIDIA H200' (this run: 'NVIDIA L4')" in n and "refusing" in n for n in other_gpu.notes
@@ -225,7 +194,7 @@ def test_torch_cuda_precisions_agree_with_cpu(tiny_artifact, precision):
 @pytest.mark.trt
 def test_trt_engine_matches_onnxruntime(tiny_full_artifact):
     try:
-        from benchbox.runtime.tensorrt import require_tensorrt
+        from benchbox.environment import require_tensorrt
 
         require_tensorrt()
     except UserError as exc:

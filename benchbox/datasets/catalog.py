@@ -12,7 +12,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchbox.errors import unknown_name
+from benchbox.errors import UserError, unknown_name
 
 C_CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise",
@@ -36,38 +36,51 @@ V2_VARIANTS = {
 
 @dataclass(frozen=True)
 class TestSet:
-    """What a test set is called, where it lives under a data root, how big it is and what it measures."""
+    """One member of the family: where it lives, how it is read, what it needs, how it is scored.
+
+    `layout` picks the reader (benchbox.datasets.readers.LAYOUTS); `scorer` the module under
+    benchbox.evaluation.scoring; `needs` the sets whose predictions its scores read (for the same cell);
+    `summary` the per-sample figures beyond top-5/confidence/label log-prob that its scorer uses.
+    """
 
     name: str
     title: str
     dirs: tuple[str, ...]
     official_count: int | None
     metrics: tuple[str, ...]
+    layout: str
+    scorer: str
     aliases: tuple[str, ...] = ()
     class_subset: str | None = None
     needs: tuple[str, ...] = field(default=())
+    summary: tuple[str, ...] = field(default=())
+    resize: bool = True  # False: images already come at the crop size (ImageNet-C/P)
 
     __test__ = False  # not a pytest class
 
 
+CLASSIFICATION = ("top1", "top5", "ece", "rms_calib", "nll")
 TESTSETS: dict[str, TestSet] = {
     t.name: t
     for t in (
-        TestSet("val", "ImageNet-1k val", ("val", "imagenet/val", "ILSVRC2012_img_val"), 50000,
-                ("top1", "top5", "ece", "rms_calib", "nll"), ("imagenet", "imagenet-val")),
-        TestSet("real", "ImageNet ReaL", (), 46837, ("real_top1",), ("imagenet-real",), needs=("val",)),
-        TestSet("v2", "ImageNetV2", tuple(d for ds in V2_VARIANTS.values() for d in ds), 10000,
-                ("top1", "top5", "ece", "rms_calib", "nll"), ("imagenetv2", "imagenet-v2")),
+        TestSet("val", "ImageNet-1k val", ("val", "imagenet/val", "ILSVRC2012_img_val"), 50000, CLASSIFICATION,
+                "images", "classification", ("imagenet", "imagenet-val"), summary=("top1:a", "top1:r", "ood:o")),
+        TestSet("real", "ImageNet ReaL", (), 46837, ("real_top1",), "val-labels", "real", ("imagenet-real",),
+                needs=("val",)),
+        TestSet("v2", "ImageNetV2", tuple(d for ds in V2_VARIANTS.values() for d in ds), 10000, CLASSIFICATION,
+                "v2", "classification", ("imagenetv2", "imagenet-v2")),
         TestSet("sketch", "ImageNet-Sketch", ("sketch", "imagenet-sketch", "ImageNet-Sketch/sketch"), 50000,
-                ("top1", "top5", "ece", "rms_calib", "nll"), ("imagenet-sketch",)),
-        TestSet("a", "ImageNet-A", ("imagenet-a",), 7500, ("top1", "ece", "rms_calib", "nll"),
-                ("imagenet-a",), class_subset="a"),
-        TestSet("r", "ImageNet-R", ("imagenet-r",), 30000, ("top1", "ece", "rms_calib", "nll"),
-                ("imagenet-r",), class_subset="r"),
-        TestSet("o", "ImageNet-O", ("imagenet-o",), 2000, ("aupr", "auroc", "fpr95"), ("imagenet-o",),
-                class_subset="o", needs=("val",)),
-        TestSet("c", "ImageNet-C", ("imagenet-c",), 50000 * 95, ("ce", "mce", "relative_mce"), ("imagenet-c",)),
-        TestSet("p", "ImageNet-P", ("imagenet-p",), None, ("mfr", "mt5d"), ("imagenet-p",)),
+                CLASSIFICATION, "images", "classification", ("imagenet-sketch",)),
+        TestSet("a", "ImageNet-A", ("imagenet-a",), 7500, ("top1", "clean_top1", "ece", "rms_calib", "nll"),
+                "images", "subset", ("imagenet-a",), class_subset="a", needs=("val",), summary=("masked:a",)),
+        TestSet("r", "ImageNet-R", ("imagenet-r",), 30000, ("top1", "clean_top1", "ece", "rms_calib", "nll"),
+                "images", "subset", ("imagenet-r",), class_subset="r", needs=("val",), summary=("masked:r",)),
+        TestSet("o", "ImageNet-O", ("imagenet-o",), 2000, ("aupr", "auroc", "fpr95", "aupr_sigmoid"), "images",
+                "ood", ("imagenet-o",), class_subset="o", needs=("val",), summary=("ood:o",)),
+        TestSet("c", "ImageNet-C", ("imagenet-c",), 50000 * 95, ("error", "ce", "mce", "relative_mce"), "c",
+                "corruption", ("imagenet-c",), needs=("val",), resize=False),
+        TestSet("p", "ImageNet-P", ("imagenet-p",), None, ("flip_prob", "top5_dist", "mfr", "mt5d"), "p",
+                "perturbation", ("imagenet-p",), resize=False),
     )
 }  # fmt: skip
 
@@ -86,12 +99,30 @@ def resolve_testset(name: str) -> TestSet:
     )
 
 
-def parse_sets(spec: str) -> list[str]:
-    """`val,real,a` or `all` -> canonical names in family order."""
+@dataclass(frozen=True)
+class SetSelection:
+    """Requested test sets in family order; `everything` when the user said `all` (missing sets are skipped)."""
+
+    names: tuple[str, ...]
+    everything: bool = False
+
+
+def parse_sets(spec: str) -> SetSelection:
+    """`val,real,a` or `all` -> a SetSelection of canonical names in family order."""
     if spec.strip().lower() == "all":
-        return list(TESTSETS)
+        return SetSelection(tuple(TESTSETS), everything=True)
     names = [resolve_testset(part).name for part in spec.split(",") if part.strip()]
-    return [n for n in TESTSETS if n in names]
+    if not names:
+        raise UserError(f"No test set named in {spec!r}.", f"Known test sets: {', '.join(TESTSETS)}, or all")
+    return SetSelection(tuple(n for n in TESTSETS if n in names))
+
+
+def with_needs(names: tuple[str, ...] | list[str]) -> list[str]:
+    """The requested sets plus what they need, needed sets first (family order otherwise)."""
+    wanted = set(names)
+    for name in names:
+        wanted.update(TESTSETS[name].needs)
+    return [n for n in TESTSETS if n in wanted]
 
 
 def _timm_info(name: str) -> str:

@@ -5,6 +5,8 @@ float array in [0, 255]. Where the official code used ImageMagick (motion blur, 
 (frost), this module has its own equivalents: a one-sided Gaussian line kernel for motion blur and seeded
 procedural frost textures. Results on synthesized sets are labelled as such; the released ImageNet-C JPEGs
 are preferred whenever a user has them.
+
+Long because it holds the 19 corruptions with their official parameter tables, side by side.
 """
 
 from __future__ import annotations

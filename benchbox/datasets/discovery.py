@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, TESTSETS
-from benchbox.datasets.readers import (
-    c_corruption_dirs,
-    expected_layout,
-    locate,
-    read_image_folder,
-    read_p_tree,
-    v2_variant_dirs,
-)
-from benchbox.errors import UserError
+from benchbox.datasets.catalog import C_CORRUPTIONS, TESTSETS
+from benchbox.datasets.readers import SYNTHESIZED_MARKER, expected_layout
+from benchbox.datasets.variants import c_corruption_dirs, locate, set_variants
+from benchbox.errors import UserError, printable
 
 
 def survey(data_root: Path | None, overrides: dict[str, Path] | None = None) -> list[dict[str, Any]]:
@@ -23,81 +17,53 @@ def survey(data_root: Path | None, overrides: dict[str, Path] | None = None) -> 
     located = locate(data_root, overrides)
     rows = []
     for name, spec in TESTSETS.items():
-        row: dict[str, Any] = {
-            "set": name,
-            "title": spec.title,
-            "found": False,
-            "where": None,
-            "count": None,
-            "official": spec.official_count,
-            "problems": [],
-        }
+        row: dict[str, Any] = {"set": name, "title": spec.title, "found": False, "where": None, "count": None,
+                               "official": spec.official_count, "problems": []}  # fmt: skip
         try:
-            _survey_one(name, located, data_root, overrides, row)
+            _survey_one(spec, located, data_root, overrides, row)
         except UserError as exc:
             row["problems"].append(exc.message)
         if not row["found"] and not row["problems"]:
             row["problems"].append(expected_layout(name))
-        elif row["found"] and spec.official_count and row["count"] is not None and row["count"] < spec.official_count:
-            row["problems"].append(f"partial: {row['count']} of {spec.official_count} images")
+        elif row["found"] and row["official"] and row["count"] is not None and row["count"] < row["official"]:
+            row["problems"].append(f"partial: {row['count']} of {row['official']} images")
         rows.append(row)
     return rows
 
 
-def _survey_one(name: str, located, data_root, overrides, row: dict[str, Any]) -> None:
-    if name == "real":
+def _survey_one(spec, located, data_root, overrides, row: dict[str, Any]) -> None:
+    variants = set_variants(spec, located, data_root, overrides)
+    if variants is None:
+        return
+    if spec.layout == "val-labels":
         where = located["real"]
-        row.update(found=True, where=str(where) if where else "timm's bundled copy of real.json", count=None)
-        if located["val"] is None:
-            row["problems"].append("needs val/ to score")
+        row.update(found=True, where=printable(where) if where else "timm's bundled copy of real.json")
         return
-    if name == "v2":
-        variants = v2_variant_dirs(data_root, overrides.get("v2"))
-        if not variants:
-            return
-        total = 0
-        for variant, path in variants.items():
-            sample_set = read_image_folder(path, "v2", variant)
-            total += len(sample_set.samples)
-            row["problems"].extend(f"{variant}: {p}" for p in sample_set.problems)
-        row.update(
-            found=True,
-            where=", ".join(str(p) for p in variants.values()),
-            count=total,
-            official=10000 * len(variants),
-        )
-        return
-    folder = located[name]
-    if folder is None:
-        return
-    row.update(found=True, where=str(folder))
-    if name == "c":
-        dirs = c_corruption_dirs(folder)
-        count = 0
-        for corruption in (*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS):
+    row.update(found=True, where=", ".join(sorted({printable(v.folder if spec.layout != "c" else v.folder.parent.parent)
+                                                   for v in variants})))  # fmt: skip
+    if spec.layout == "c":
+        root = located["c"]
+        dirs = c_corruption_dirs(root)
+        for corruption in C_CORRUPTIONS:
             if corruption not in dirs:
-                if corruption in C_CORRUPTIONS:
-                    row["problems"].append(f"{corruption} missing")
-                continue
-            missing = [s for s in range(1, 6) if not (dirs[corruption] / str(s)).is_dir()]
-            if missing:
+                row["problems"].append(f"{corruption} missing")
+        for corruption, folder in dirs.items():
+            missing = [s for s in range(1, 6) if not (folder / str(s)).is_dir()]
+            if missing and corruption in C_CORRUPTIONS:
                 row["problems"].append(f"{corruption}: severities {missing} missing")
-            for s in range(1, 6):
-                if (dirs[corruption] / str(s)).is_dir():
-                    count += sum(1 for p in (dirs[corruption] / str(s)).rglob("*") if p.is_file())
-        row["count"] = count
-        if (folder / "SYNTHESIZED.json").is_file():
+        row["where"] = printable(root)
+        if (root / SYNTHESIZED_MARKER).is_file():
             row["problems"].append("synthesized by benchbox make-c (not the official release)")
-        return
-    if name == "p":
-        sets = read_p_tree(folder)
-        row["count"] = sum(len(s.samples) for s in sets)
-        row["problems"].extend(p for s in sets for p in s.problems)
-        return
-    sample_set = read_image_folder(folder, name)
-    row["count"] = len(sample_set.samples)
-    row["problems"].extend(sample_set.problems)
-    if TESTSETS[name].class_subset:
-        classes = {s.label for s in sample_set.samples}
-        if len(classes) != 200:
-            row["problems"].append(f"{len(classes)} class folders (expected 200)")
+    count = 0
+    classes: set[int] = set()
+    for variant in variants:
+        sample_set = variant.read()
+        count += len(sample_set.samples)
+        classes |= {s.label for s in sample_set.samples}
+        prefix = f"{variant.key.variant}: " if variant.key.variant and spec.layout != "c" else ""
+        row["problems"].extend(prefix + p for p in sample_set.problems if prefix + p not in row["problems"])
+    row["count"] = count
+    if spec.layout == "v2":
+        row["official"] = 10000 * len(variants)
+    if spec.class_subset and len(classes) != 200:
+        row["problems"].append(f"{len(classes)} class folders (expected 200)")

@@ -1,52 +1,63 @@
 """Readers for every on-disk layout of the family, and layout detection under a data root.
 
-Each reader returns SampleSets: image paths with 1000-way labels (sorted-WNID index), plus the layout
-problems it found. Readers never decode images; the loader does, and counts what it cannot read.
+Each reader returns a SampleSet: image (or video) paths with 1000-way labels (sorted-WNID index) plus the layout
+problems it found. Readers never decode images; the loader does, and counts what it cannot read. Where the
+sets are under a data root, and their variants, is benchbox.datasets.variants.
+
+Long because it holds one reader per on-disk layout of the family (wnid folders, V2 index folders,
+flat val with three label-file kinds, ImageNet-P videos).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchbox.datasets.catalog import (
-    C_CATEGORIES,
-    C_CORRUPTIONS,
-    C_EXTRA_CORRUPTIONS,
-    P_EXTRA_PERTURBATIONS,
-    P_PERTURBATIONS,
     TESTSETS,
-    V2_VARIANTS,
     imagenet_wnids,
     wnid_to_index,
 )
-from benchbox.errors import UserError
+from benchbox.errors import UserError, printable
+from benchbox.records import SetKey
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")  # timm's list, compared lowercased
 WNID_RE = re.compile(r"^n\d{8}$")
 VAL_NAME_RE = re.compile(r"ILSVRC2012_val_(\d{8})")
+GENERATED_MARKER = "BENCHBOX_GENERATED"  # written beside generated images: their labels mean nothing
+SYNTHESIZED_MARKER = "SYNTHESIZED.json"
 
 
 @dataclass
 class Sample:
     path: str
     label: int
-    key: str  # file name: ReaL keys by it, calibration overlap hashes by content
+    key: str  # file name: ReaL keys by it
 
 
 @dataclass
 class SampleSet:
-    """The images of one (test set, variant), in a fixed order."""
+    """The images (or videos) of one set variant, in a fixed order."""
 
-    testset: str
+    key: SetKey
     root: Path
     samples: list[Sample]
     layout: str
-    variant: str | None = None
     problems: list[str] = field(default_factory=list)
-    synthesized: bool = False
+    synthesized: bool = False  # made by benchbox make-c/make-p, not the official release
+    generated: bool = False  # generated images: labels are meaningless, only agreement is
+
+    @property
+    def testset(self) -> str:
+        return self.key.testset
+
+    @property
+    def variant(self) -> str | None:
+        return self.key.variant
 
     @property
     def paths(self) -> list[str]:
@@ -59,67 +70,122 @@ class SampleSet:
         return np.asarray([s.label for s in self.samples], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class VariantSource:
+    """A set variant found on disk, not yet read."""
+
+    key: SetKey
+    folder: Path
+    read: Callable[[], SampleSet]
+
+
 def natural_key(text: str) -> list:
     """timm's natural sort: digit runs compare as integers."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
-def _images_in(folder: Path) -> tuple[list[Path], int]:
-    files, skipped = [], 0
-    for path in folder.iterdir():
-        if path.is_file():
-            if path.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(path)
-            elif not path.name.startswith("."):
-                skipped += 1
+def _images_in(folder: Path, problems: list[str] | None = None) -> tuple[list[Path], int]:
+    """Image files of a folder in natural order, and how many other files were skipped.
+
+    Symlinks that lead nowhere (broken, or looping back on themselves) are listed in `problems`.
+    """
+    files, skipped, dangling = [], 0, []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _is(entry, "file"):
+                if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                    files.append(Path(entry.path))
+                elif not entry.name.startswith("."):
+                    skipped += 1
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                dangling.append(entry.path)
+    if dangling and problems is not None:
+        examples = ", ".join(printable(p) for p in dangling[:3])
+        problems.append(f"{len(dangling)} broken or looping symlinks ignored in {printable(folder)} (e.g. {examples})")
     return sorted(files, key=lambda p: natural_key(p.name)), skipped
+
+
+def _is(entry: os.DirEntry, kind: str) -> bool:
+    """DirEntry.is_file/is_dir, with a symlink loop counting as neither (they raise ELOOP)."""
+    try:
+        return entry.is_file() if kind == "file" else entry.is_dir()
+    except OSError:
+        return False
+
+
+def subdirs(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if _is(e, "dir"))
 
 
 def detect_layout(folder: Path) -> str:
     """'wnid-folders', 'numeric-folders', 'flat', 'empty' or 'unknown'."""
-    subdirs = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
-    if subdirs and sum(bool(WNID_RE.match(d)) for d in subdirs) >= max(1, len(subdirs) // 2):
+    if not folder.is_dir():
+        return "unknown"
+    names = [p.name for p in subdirs(folder)]
+    if names and sum(bool(WNID_RE.match(d)) for d in names) >= max(1, len(names) // 2):
         return "wnid-folders"
-    if subdirs and all(d.isdigit() for d in subdirs):
+    if names and all(d.isdigit() for d in names):
         return "numeric-folders"
-    if folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir()):
+    if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir()):
         return "flat"
-    return "empty" if folder.is_dir() and not any(folder.iterdir()) else "unknown"
+    return "empty" if not any(folder.iterdir()) else "unknown"
 
 
-def read_wnid_folders(folder: Path, testset: str, variant: str | None = None) -> SampleSet:
+def set_markers(folder: Path, tree_root: Path | None = None) -> tuple[bool, bool]:
+    """(synthesized, generated) for a folder, from the markers benchbox writes."""
+    root = tree_root or folder
+    synthesized = (root / SYNTHESIZED_MARKER).is_file()
+    generated = (folder / GENERATED_MARKER).is_file() or (root / GENERATED_MARKER).is_file()
+    return synthesized, generated
+
+
+def read_wnid_folders(folder: Path, key: SetKey, tree_root: Path | None = None) -> SampleSet:
     """`folder/<wnid>/<image>`: label = position of wnid in the sorted 1000 (not among the folders present)."""
     index = wnid_to_index()
     samples, problems = [], []
     skipped = 0
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for sub in subdirs(folder):
         if sub.name not in index:
-            problems.append(f"folder {sub.name!r} is not an ImageNet-1k WNID; ignored")
+            problems.append(f"folder {printable(sub.name)!r} is not an ImageNet-1k WNID; ignored")
             continue
-        files, n_skipped = _images_in(sub)
+        files, n_skipped = _images_in(sub, problems)
         skipped += n_skipped
         if not files:
             problems.append(f"class folder {sub.name} has no images")
         samples.extend(Sample(str(f), index[sub.name], f.name) for f in files)
     if skipped:
         problems.append(f"{skipped} non-image files ignored (extensions other than {', '.join(IMAGE_EXTENSIONS)})")
-    return SampleSet(testset, folder, samples, "wnid-folders", variant, problems)
+    synthesized, generated = set_markers(folder, tree_root)
+    return SampleSet(key, folder, samples, "wnid-folders", problems, synthesized, generated)
 
 
-def read_numeric_folders(folder: Path, testset: str, variant: str | None = None) -> SampleSet:
+def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
     """ImageNetV2: `folder/<class index>/<image>`; the folder name IS the index (never a string sort)."""
     samples, problems = [], []
-    names = [p.name for p in folder.iterdir() if p.is_dir()]
+    names = [p.name for p in subdirs(folder)]
     bad = [n for n in names if not n.isdigit() or not 0 <= int(n) < 1000]
     if bad:
-        problems.append(f"{len(bad)} folders are not class indices 0..999 (e.g. {bad[:3]}); ignored")
-    valid = sorted(int(n) for n in names if n not in bad)
-    if len(valid) != 1000:
-        problems.append(f"{len(valid)} of 1000 class folders present")
-    for label in valid:
-        files, _ = _images_in(folder / str(label))
-        samples.extend(Sample(str(f), label, f.name) for f in files)
-    return SampleSet(testset, folder, samples, "numeric-folders", variant, problems)
+        problems.append(f"{len(bad)} folders are not class indices 0..999 (e.g. {[printable(b) for b in bad[:3]]}); "
+                        "ignored")  # fmt: skip
+    by_label: dict[int, list[str]] = {}
+    for name in names:
+        if name not in bad:
+            by_label.setdefault(int(name), []).append(name)
+    padded = [n for n in names if n not in bad and n != str(int(n))]
+    if padded:
+        problems.append(f"{len(padded)} folders have leading zeros (e.g. {padded[:3]}); read as their number")
+    clashes = [ns for ns in by_label.values() if len(ns) > 1]
+    if clashes:
+        problems.append(f"class folders name the same index twice (e.g. {clashes[0]}); all of them are read")
+    if len(by_label) != 1000:
+        problems.append(f"{len(by_label)} of 1000 class folders present")
+    for label in sorted(by_label):
+        for name in by_label[label]:
+            files, _ = _images_in(folder / name, problems)
+            samples.extend(Sample(str(f), label, f.name) for f in files)
+    synthesized, generated = set_markers(folder)
+    return SampleSet(key, folder, samples, "numeric-folders", problems, synthesized, generated)
 
 
 def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
@@ -129,22 +195,28 @@ def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
         loc = base / "LOC_val_solution.csv"
         if loc.is_file():
             labels = {}
-            with loc.open(newline="") as handle:
-                for row in csv.DictReader(handle):
-                    tokens = row["PredictionString"].split()
-                    if tokens and tokens[0] in index:
-                        labels[Path(row["ImageId"]).stem] = index[tokens[0]]
+            try:
+                with loc.open(newline="") as handle:
+                    for row in csv.DictReader(handle):
+                        tokens = (row.get("PredictionString") or "").split()
+                        if tokens and tokens[0] in index and row.get("ImageId"):
+                            labels[Path(row["ImageId"]).stem] = index[tokens[0]]
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise UserError(f"Cannot parse {loc}: {exc}.", "Expected the Kaggle LOC_val_solution.csv.") from exc
             return labels, "flat+LOC_val_solution.csv"
         for name in ("synset_labels.txt", "imagenet_2012_validation_synset_labels.txt"):
             synsets = base / name
             if synsets.is_file():
-                wnids = synsets.read_text().split()
+                wnids = synsets.read_text(errors="replace").split()
+                unknown = [w for w in wnids if w not in index]
+                if unknown:
+                    raise UserError(f"{synsets} names {len(unknown)} unknown WNIDs (e.g. {unknown[:3]}).")
                 return {f"ILSVRC2012_val_{i + 1:08d}": index[w] for i, w in enumerate(wnids)}, f"flat+{name}"
         truth = base / "ILSVRC2012_validation_ground_truth.txt"
         if truth.is_file():
             return _ground_truth_labels(truth), "flat+ILSVRC2012_validation_ground_truth.txt"
     raise UserError(
-        f"{folder} holds images directly but no label file was found.",
+        f"{printable(folder)} holds images directly but no label file was found.",
         "Put LOC_val_solution.csv, or ILSVRC2012_validation_ground_truth.txt with the devkit's meta.mat, next to "
         "the images, or arrange them as val/<wnid>/<file>.",
     )
@@ -152,30 +224,39 @@ def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
 
 def _ground_truth_labels(truth: Path) -> dict[str, int]:
     """Devkit ground truth: ILSVRC2012_IDs (devkit order, not sorted order) mapped through meta.mat."""
-    lines = truth.read_text().split()
-    if len(lines) and all(len(line.split()) == 1 for line in lines[:5]):
-        meta = next((p for p in (truth.parent / "meta.mat", truth.parent.parent / "meta.mat") if p.is_file()), None)
-        if meta is None:
-            raise UserError(
-                f"{truth} holds devkit ILSVRC2012_IDs, which are not sorted-WNID class indices.",
-                "Put the devkit's data/meta.mat next to it so the IDs can be mapped to WNIDs.",
-            )
-        id_to_wnid = _devkit_ids(meta)
-        index = wnid_to_index()
+    lines = truth.read_text(errors="replace").split()
+    if not lines or not all(line.isdigit() for line in lines):
+        raise UserError(f"Cannot parse {truth}.", "Expected one ILSVRC2012_ID per line.")
+    meta = next((p for p in (truth.parent / "meta.mat", truth.parent.parent / "meta.mat") if p.is_file()), None)
+    if meta is None:
+        raise UserError(
+            f"{truth} holds devkit ILSVRC2012_IDs, which are not sorted-WNID class indices.",
+            "Put the devkit's data/meta.mat next to it so the IDs can be mapped to WNIDs.",
+        )
+    id_to_wnid = _devkit_ids(meta)
+    index = wnid_to_index()
+    try:
         return {f"ILSVRC2012_val_{i + 1:08d}": index[id_to_wnid[int(v)]] for i, v in enumerate(lines)}
-    raise UserError(f"Cannot parse {truth}.", "Expected one ILSVRC2012_ID per line.")
+    except KeyError as exc:
+        raise UserError(f"{truth} has an ID that {meta} does not list: {exc}.") from exc
 
 
 def _devkit_ids(meta: Path) -> dict[int, str]:
     from scipy.io import loadmat
 
-    synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
-    return {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    try:
+        synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
+        return {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    except Exception as exc:
+        raise UserError(
+            f"Cannot read the devkit's {meta}: {exc}.", "Use the meta.mat of ILSVRC2012_devkit_t12."
+        ) from exc
 
 
-def read_flat_val(folder: Path, testset: str = "val") -> SampleSet:
+def read_flat_val(folder: Path, key: SetKey) -> SampleSet:
     labels, layout = _flat_val_labels(folder)
-    files, _ = _images_in(folder)
+    problems: list[str] = []
+    files, _ = _images_in(folder, problems)
     samples, missing = [], 0
     for f in files:
         label = labels.get(f.stem)
@@ -183,113 +264,48 @@ def read_flat_val(folder: Path, testset: str = "val") -> SampleSet:
             missing += 1
             continue
         samples.append(Sample(str(f), label, f.name))
-    problems = [f"{missing} images have no label in the label file; ignored"] if missing else []
-    return SampleSet(testset, folder, samples, layout, None, problems)
+    if missing:
+        problems.append(f"{missing} images have no label in the label file; ignored")
+    synthesized, generated = set_markers(folder)
+    return SampleSet(key, folder, samples, layout, problems, synthesized, generated)
 
 
 def read_image_folder(folder: Path, testset: str, variant: str | None = None) -> SampleSet:
     """Detect the layout of a folder of images and read it; a wrong layout is a UserError naming the fix."""
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder.", expected_layout(testset))
+        raise UserError(f"{printable(folder)} is not a folder.", expected_layout(testset))
+    key = SetKey(testset, variant)
     if testset == "v2":  # always class-index folders: never guess, a string sort mislabels 990 classes
-        return read_numeric_folders(folder, testset, variant)
+        return read_numeric_folders(folder, key)
     layout = detect_layout(folder)
     if layout == "wnid-folders":
-        return read_wnid_folders(folder, testset, variant)
-    if layout == "numeric-folders":
-        return read_numeric_folders(folder, testset, variant)
-    if layout == "flat" and testset == "val":
-        return read_flat_val(folder, testset)
-    raise UserError(
-        f"{folder} does not look like a {TESTSETS[testset].title} folder ({layout}).",
-        expected_layout(testset),
-    )
-
-
-def read_c_tree(root: Path, corruptions: tuple[str, ...] | None = None) -> list[SampleSet]:
-    """`imagenet-c/<corruption>/<severity>/<wnid>/` (a `<category>/` level above is accepted too)."""
-    sets = []
-    for corruption, folder in c_corruption_dirs(root).items():
-        if corruptions is not None and corruption not in corruptions:
-            continue
-        for severity in range(1, 6):
-            sev_dir = folder / str(severity)
-            if sev_dir.is_dir():
-                sample_set = read_wnid_folders(sev_dir, "c", f"{corruption}/{severity}")
-                sample_set.synthesized = (root / "SYNTHESIZED.json").is_file()
-                sets.append(sample_set)
-    return sets
-
-
-def c_corruption_dirs(root: Path) -> dict[str, Path]:
-    known = (*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS)
-    found = {}
-    for name in known:
-        for candidate in (root / name, *(root / cat / name for cat in C_CATEGORIES)):
-            if candidate.is_dir():
-                found[name] = candidate
-                break
-    return found
-
-
-def read_p_tree(root: Path, perturbations: tuple[str, ...] | None = None) -> list[SampleSet]:
-    """`imagenet-p/<perturbation>/<wnid>/<name>.mp4`, one SampleSet (of videos) per perturbation."""
-    index = wnid_to_index()
-    sets = []
-    noise_levels = [f"{n}_{d}" for n in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS) if "noise" in n for d in (2, 3)]
-    for name in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS, *noise_levels):  # `_2`/`_3`: harder noise, reported only
-        folder = root / name
-        if not folder.is_dir() or (perturbations is not None and name not in perturbations):
-            continue
-        samples, problems = [], []
-        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if sub.name not in index:
-                problems.append(f"folder {sub.name!r} is not an ImageNet-1k WNID; ignored")
-                continue
-            videos = sorted(sub.glob("*.mp4"), key=lambda p: natural_key(p.name))
-            samples.extend(Sample(str(v), index[sub.name], v.name) for v in videos)
-        sets.append(
-            SampleSet(
-                "p", folder, samples, "p-videos", name, problems, synthesized=(root / "SYNTHESIZED.json").is_file()
-            )
+        sample_set = read_wnid_folders(folder, key)
+    elif layout == "flat" and testset == "val":
+        sample_set = read_flat_val(folder, key)
+    else:
+        raise UserError(
+            f"{printable(folder)} does not look like a {TESTSETS[testset].title} folder ({layout}).",
+            expected_layout(testset),
         )
-    return sets
+    if not sample_set.samples:
+        raise UserError(f"No images found in {printable(folder)}.", expected_layout(testset))
+    return sample_set
 
 
-def locate(data_root: Path | None, overrides: dict[str, Path] | None = None) -> dict[str, Path | None]:
-    """Where each set lives: `--path SET=DIR` first, then the standard names under the data root."""
-    overrides = overrides or {}
-    found: dict[str, Path | None] = {}
-    for name, spec in TESTSETS.items():
-        if name in overrides:
-            found[name] = Path(overrides[name])
+def read_p_folder(folder: Path, key: SetKey, root: Path) -> SampleSet:
+    """`<perturbation>/<wnid>/<name>.mp4`: one SampleSet of videos."""
+    index = wnid_to_index()
+    samples, problems = [], []
+    for sub in subdirs(folder):
+        if sub.name not in index:
+            problems.append(f"folder {printable(sub.name)!r} is not an ImageNet-1k WNID; ignored")
             continue
-        found[name] = None
-        if data_root is None:
-            continue
-        if name == "real":
-            candidate = data_root / "real.json"
-            found[name] = candidate if candidate.is_file() else None
-            continue
-        for rel in spec.dirs:
-            if (data_root / rel).is_dir():
-                found[name] = data_root / rel
-                break
-    return found
-
-
-def v2_variant_dirs(data_root: Path | None, override: Path | None) -> dict[str, Path]:
-    """ImageNetV2 variants present: all three under a data root, or the one folder given with --path."""
-    if override is not None:
-        name = next((v for v, dirs in V2_VARIANTS.items() if override.name in dirs), "matched-frequency")
-        return {name: override}
-    found = {}
-    for variant, dirs in V2_VARIANTS.items():
-        for rel in dirs:
-            if data_root is not None and (data_root / rel).is_dir():
-                found[variant] = data_root / rel
-                break
-    return found
+        videos = sorted(
+            (p for p in sub.iterdir() if p.suffix == ".mp4" and p.is_file()), key=lambda p: natural_key(p.name)
+        )
+        samples.extend(Sample(str(v), index[sub.name], v.name) for v in videos)
+    synthesized, generated = set_markers(folder, root)
+    return SampleSet(key, folder, samples, "p-videos", problems, synthesized, generated)
 
 
 def expected_layout(testset: str) -> str:
@@ -314,4 +330,4 @@ def val_file_number(key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-__all__ = ["Sample", "SampleSet", "imagenet_wnids", "locate", "read_image_folder"]
+__all__ = ["Sample", "SampleSet", "VariantSource", "imagenet_wnids", "read_image_folder"]

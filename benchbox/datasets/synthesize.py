@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, P_EXTRA_PERTURBATIONS, P_PERTURBATIONS
-from benchbox.errors import UserError, unknown_name
+from benchbox.errors import UserError, printable, unknown_name
 
 MARKER = "SYNTHESIZED.json"
+# Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged.
+GENERATOR_VERSION = 1
+ProgressFn = Callable[[str, int, int], None]
 
 
 def _resized_256(path: str):
@@ -31,7 +35,8 @@ def _resized_256(path: str):
 
 
 def _seed(*parts) -> int:
-    return zlib.crc32("/".join(map(str, parts)).encode())
+    # surrogateescape: file names that are not UTF-8 still give a stable seed (and the same one as before)
+    return zlib.crc32("/".join(map(str, parts)).encode("utf-8", "surrogateescape"))
 
 
 def _c_job(args):
@@ -44,7 +49,7 @@ def _c_job(args):
     try:
         base = np.asarray(center_crop(_resized_256(path), 224, 224))
     except UnreadableImage as exc:
-        return f"{path}: {exc}"
+        return f"{printable(path)}: {exc}"
     name = Path(path).name
     for corruption in corruptions:
         for severity in severities:
@@ -67,7 +72,7 @@ def _p_job(args):
     try:
         base = np.asarray(_resized_256(path))
     except UnreadableImage as exc:
-        return f"{path}: {exc}"
+        return f"{printable(path)}: {exc}"
     for name in perturbations:
         target = Path(out) / name / wnid / (Path(path).stem + ".mp4")
         if target.is_file():
@@ -132,6 +137,11 @@ def _names(requested: list[str] | None, known: tuple[str, ...], kind: str) -> li
     return list(requested)
 
 
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{printable(out)} is a file, not a folder.", "Pass a folder to write the set into.")
+
+
 def make_c(
     val_dir: Path,
     out: Path,
@@ -140,20 +150,19 @@ def make_c(
     limit: int | None = None,
     seed: int = 0,
     workers: int = 2,
+    on_progress: ProgressFn | None = None,
 ) -> dict:
     """Write a synthesized ImageNet-C tree; returns a summary (also stored in OUT/SYNTHESIZED.json)."""
     names = _names(corruptions, (*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS), "corruption")
     severities = severities or [1, 2, 3, 4, 5]
     if any(s not in (1, 2, 3, 4, 5) for s in severities):
         raise UserError(f"Severities must be 1..5, got {severities}.")
+    _check_out(out)
     items = _val_images(val_dir, limit)
     jobs = [(p, w, str(out), names, severities, seed) for p, w in items]
-    errors = _run(_c_job, jobs, workers)
-    return _mark(
-        out,
-        "c",
-        {"corruptions": names, "severities": severities, "images": len(items), "seed": seed, "unreadable": errors},
-    )
+    errors = _run(_c_job, jobs, workers, "make-c", on_progress)
+    summary = {"corruptions": names, "severities": severities, "images": len(items), "seed": seed, "unreadable": errors}
+    return _mark(out, "c", summary, val_dir)
 
 
 def make_p(
@@ -163,30 +172,44 @@ def make_p(
     limit: int | None = None,
     seed: int = 0,
     workers: int = 2,
+    on_progress: ProgressFn | None = None,
 ) -> dict:
+    """Write synthesized ImageNet-P videos; returns a summary (also stored in OUT/SYNTHESIZED.json)."""
     names = _names(perturbations, (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS), "perturbation")
+    _check_out(out)
     items = _val_images(val_dir, limit)
-    errors = _run(_p_job, [(p, w, str(out), names, seed) for p, w in items], workers)
-    return _mark(out, "p", {"perturbations": names, "images": len(items), "seed": seed, "unreadable": errors})
+    errors = _run(_p_job, [(p, w, str(out), names, seed) for p, w in items], workers, "make-p", on_progress)
+    summary = {"perturbations": names, "images": len(items), "seed": seed, "unreadable": errors}
+    return _mark(out, "p", summary, val_dir)
 
 
-def _run(job, jobs: list, workers: int) -> list[str]:
+def _run(job, jobs: list, workers: int, label: str, on_progress: ProgressFn | None) -> list[str]:
+    """Run the per-image jobs (in processes when workers > 1), reporting images done."""
+    results = []
+    if on_progress:
+        on_progress(label, 0, len(jobs))
     if workers <= 1 or len(jobs) <= 1:
-        results = [job(j) for j in jobs]
+        for j in jobs:
+            results.append(job(j))
+            if on_progress:
+                on_progress(label, len(results), len(jobs))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(job, jobs, chunksize=4))
+            for result in pool.map(job, jobs, chunksize=1):
+                results.append(result)
+                if on_progress:
+                    on_progress(label, len(results), len(jobs))
     return [r for r in results if r]
 
 
-def _mark(out: Path, kind: str, summary: dict) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+def _mark(out: Path, kind: str, summary: dict, source: Path) -> dict:
     from benchbox import __version__
+    from benchbox.datasets.readers import GENERATED_MARKER
 
-    summary = {"kind": kind, "generator": f"benchbox {__version__}", **summary}
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"kind": kind, "generator": f"benchbox {__version__}", "generator_version": GENERATOR_VERSION,
+               **summary}  # fmt: skip
     (out / MARKER).write_text(json.dumps(summary, indent=2))
+    if (Path(source) / GENERATED_MARKER).is_file():  # corrupted generated images are still generated images
+        (out / GENERATED_MARKER).write_text("synthesized from generated images: labels are arbitrary\n")
     return summary
-
-
-def is_synthesized(root: Path) -> bool:
-    return (root / MARKER).is_file()

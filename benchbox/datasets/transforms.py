@@ -7,11 +7,12 @@ Tests compare the output with timm's own transform pixel for pixel.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from benchbox.errors import UserError
+from benchbox.errors import UserError, printable
 from benchbox.models import DataConfig
 
 INTERPOLATIONS = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
@@ -21,8 +22,10 @@ class UnreadableImage(Exception):
     """A file that PIL cannot decode (truncated, zero bytes, not an image)."""
 
 
-def load_rgb(path: str | Path):
-    """Decode any PIL-readable file to RGB (CMYK, grayscale, PNG-named-JPEG all work); raise UnreadableImage."""
+def load_rgb(path: str | Path | io.BytesIO):
+    """Decode any PIL-readable file (or bytes) to RGB (CMYK, grayscale, PNG-named-JPEG all work).
+
+    Raises UnreadableImage for anything PIL cannot decode, and for decompression bombs."""
     from PIL import Image
 
     try:
@@ -30,7 +33,7 @@ def load_rgb(path: str | Path):
             img.load()
             return img.convert("RGB")
     except Exception as exc:
-        raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
+        raise UnreadableImage(f"{type(exc).__name__}: {printable(str(exc))}") from exc
 
 
 def shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -74,16 +77,27 @@ class EvalTransform:
             img = img.resize((self.crop_w, self.crop_h), resample)
         return center_crop(img, self.crop_h, self.crop_w)
 
-    def normalize(self, img) -> np.ndarray:
-        """uint8 HWC -> float32 CHW, (x / 255 - mean) / std in float32 like torchvision."""
-        arr = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
+    def crop(self, img) -> np.ndarray:
+        """Decoded PIL image -> the model-sized uint8 HWC crop (what the preprocessed-image cache keeps)."""
+        return np.asarray(self.geometry(img), dtype=np.uint8)
+
+    def normalize_batch(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 NHWC -> float32 NCHW, (x / 255 - mean) / std in float32 like torchvision, element for element."""
+        arr = np.ascontiguousarray(np.asarray(crops, dtype=np.uint8).transpose(0, 3, 1, 2), dtype=np.float32)
         arr /= np.float32(255.0)
         arr -= self._mean
         arr /= self._std
         return arr
 
+    def cache_key(self) -> dict:
+        """What decides a crop: the geometry, not the normalisation (so models sharing a crop share the cache)."""
+        c = self.config
+        return {"resize": self.resize, "size": c.resize_size, "crop": [self.crop_h, self.crop_w],
+                "interpolation": c.interpolation, "crop_mode": c.crop_mode}  # fmt: skip
+
     def __call__(self, img) -> np.ndarray:
-        return self.normalize(self.geometry(img))
+        """One decoded PIL image -> float32 CHW, normalised."""
+        return self.normalize_batch(self.crop(img)[None])[0]
 
 
 def center_crop(img, crop_h: int, crop_w: int):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.artifact import content_key, sha256_file
 from benchbox.exporters.graph_ranges import activation_ranges
-from benchbox.exporters.manifest import content_key, sha256_file
 from benchbox.exporters.precision import PrecisionFromOnnx
 
 FP16_MAX = 65504.0
@@ -111,12 +111,12 @@ def topological_sort(graph) -> None:
     graph.node.extend(ordered)
 
 
-def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray, input_name: str = "input") -> dict[str, Any]:
     """Write the FP16 model and return what was kept in FP32 and why."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    ranges = activation_ranges(fp32_path, batch)
+    ranges = activation_ranges(fp32_path, batch, input_name)
     model = onnx.load(str(fp32_path))
     keep = choose_fp32_nodes(model, ranges)
     converted = convert_float_to_float16(
@@ -149,11 +149,13 @@ class Fp16FromOnnx(PrecisionFromOnnx):
             }
         )
 
-    def calibration_batch(self) -> np.ndarray:
-        batch = super().calibration_batch()
-        return batch[:64]
+    def calibration_crops(self) -> np.ndarray:
+        return super().calibration_crops()[:64]
 
-    def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
-        info = convert_fp16(fp32_path, out_path, batch)
+    def build_impl(self, fp32_path: Path, out_path: Path, crops: np.ndarray) -> dict[str, Any]:
+        from benchbox.exporters.onnx import input_name_of
+
+        batch = self.transform.normalize_batch(crops)
+        info = convert_fp16(fp32_path, out_path, batch, input_name_of(fp32_path))
         info["range_source"] = "calibration images" if self.calib_files else "generated images"
         return {"fp16": info}

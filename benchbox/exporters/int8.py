@@ -8,94 +8,25 @@ Calibration images go through exactly the artifact's eval transform.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchbox.artifact import Artifact, content_key, sha256_file
+from benchbox.environment import cpu_has_vnni
 from benchbox.errors import UserError
-from benchbox.exporters.manifest import Artifact, content_key, sha256_file
+from benchbox.exporters.calibration import CropReader
 from benchbox.exporters.precision import PrecisionFromOnnx
 
 FLAVOURS = ("int8", "int8-cpu")
 METHODS = ("minmax", "entropy", "percentile")
+MAX_STRIDE = 16  # images whose activations ONNX Runtime holds at once while calibrating
 
 
-def select_calibration_files(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """`count` images from an ImageNet-style folder (class-balanced round robin) or a flat folder, seeded."""
-    from benchbox.datasets.readers import IMAGE_EXTENSIONS, natural_key
-
-    if not folder.is_dir():
-        raise UserError(f"Calibration folder {folder} does not exist.", "Pass --calib-data DIR with images.")
-    if count < 1:
-        raise UserError("--calib-size must be at least 1.")
-    rng = random.Random(seed)
-    root = folder / "val" if (folder / "val").is_dir() and not any(folder.glob("*.*")) else folder
-    subdirs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name))
-    pools: list[list[Path]] = []
-    for sub in subdirs or [root]:
-        files = sorted(
-            (p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-            key=lambda p: natural_key(p.name),
-        )
-        rng.shuffle(files)
-        if files:
-            pools.append(files)
-    if not pools:
-        raise UserError(f"No images (.jpg/.jpeg/.png) found in {folder}.", "Pass --calib-data DIR with images.")
-    chosen: list[Path] = []
-    depth = 0
-    while len(chosen) < count and any(depth < len(p) for p in pools):
-        order = list(range(len(pools)))
-        rng.shuffle(order)
-        for i in order:
-            if depth < len(pools[i]) and len(chosen) < count:
-                chosen.append(pools[i][depth])
-        depth += 1
-    return chosen
-
-
-def calibration_batch(files: list[Path], transform) -> tuple[np.ndarray, list[Path]]:
-    """Preprocessed calibration images (unreadable ones are left out and reported by the caller)."""
-    from benchbox.datasets.transforms import UnreadableImage, load_rgb
-
-    arrays, used = [], []
-    for path in files:
-        try:
-            arrays.append(transform(load_rgb(path)))
-            used.append(path)
-        except UnreadableImage:
-            continue
-    if not arrays:
-        raise UserError("None of the calibration images could be read.", "Check --calib-data.")
-    return np.stack(arrays), used
-
-
-class _ArrayReader:
-    """ONNX Runtime CalibrationDataReader over a preprocessed array (batches of 1: the histogram calibrators
-    stack per-batch arrays and fail on a short last batch)."""
-
-    def __init__(self, batch: np.ndarray, input_name: str, size: int = 1) -> None:
-        self.batch, self.input_name, self.size, self.position = batch, input_name, size, 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.position >= self.batch.shape[0]:
-            return None
-        chunk = self.batch[self.position : self.position + self.size]
-        self.position += self.size
-        return {self.input_name: chunk}
-
-    def rewind(self) -> None:
-        self.position = 0
-
-
-def cpu_has_vnni() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+def calibration_stride(count: int, limit: int = MAX_STRIDE) -> int:
+    """The largest stride <= limit that divides `count` (ORT requires strides to tile the data exactly)."""
+    return max(s for s in range(1, min(limit, count) + 1) if count % s == 0)
 
 
 def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> Path:
@@ -110,9 +41,12 @@ def preprocess_for_quantization(fp32_path: Path, out_path: Path) -> Path:
 
 
 def quantize(
-    pre_path: Path, out_path: Path, flavour: str, method: str, batch: np.ndarray, input_name: str = "input"
+    pre_path: Path, out_path: Path, flavour: str, method: str, reader: CropReader, stride: int = MAX_STRIDE
 ) -> dict[str, Any]:
-    """Write the Q/DQ model for a flavour and return its settings."""
+    """Write the Q/DQ model for a flavour and return its settings.
+
+    Calibration runs in strides of at most `stride` images: ORT collects each stride's activations, folds them
+    into its running min/max or histograms and drops them, so memory no longer grows with the image count."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if flavour not in FLAVOURS:
@@ -142,11 +76,12 @@ def quantize(
         }
     if method == "entropy":
         settings["extra_options"]["CalibTensorRangeSymmetric"] = flavour == "int8"
+    settings["extra_options"]["CalibStridedMinMax"] = calibration_stride(len(reader), stride)
     tmp = out_path.with_suffix(".tmp.onnx")
     quantize_static(
         str(pre_path),
         str(tmp),
-        _ArrayReader(batch, input_name),
+        reader,
         quant_format=QuantFormat.QDQ,
         calibrate_method=calib,
         **settings,
@@ -192,10 +127,13 @@ class Int8FromOnnx(PrecisionFromOnnx):
             }
         )
 
-    def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+    def build_impl(self, fp32_path: Path, out_path: Path, crops: np.ndarray) -> dict[str, Any]:
         pre = preprocess_for_quantization(fp32_path, self.artifact.directory / "model.fp32.pre-quant.onnx")
-        info = quantize(pre, out_path, self.precision, self.method, batch)
-        used = set(map(str, self._used))
+        from benchbox.exporters.onnx import input_name_of
+
+        reader = CropReader(crops, self.transform, input_name_of(fp32_path))
+        info = quantize(pre, out_path, self.precision, self.method, reader)
+        used = set(map(str, self.used_files))
         files = [{"path": str(p), "sha256": h} for p, h in zip(self.calib_files, self._hashes) if str(p) in used]
         return {
             "quantization": info,

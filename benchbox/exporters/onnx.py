@@ -9,22 +9,48 @@ from typing import Any
 
 import numpy as np
 
-from benchbox.errors import UserError
-from benchbox.exporters.manifest import (
+from benchbox.artifact import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
     Artifact,
     content_key,
-    library_versions,
     now_iso,
     sha256_file,
     write_json_atomic,
 )
+from benchbox.environment import library_versions
+from benchbox.errors import UserError
 from benchbox.models import ResolvedModel, resolve_model
 
 DEFAULT_OPSET = 18
 PARITY_IMAGES = 16
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
+NUM_CLASSES = 1000  # the label space of the whole ImageNet test-set family
+
+
+def input_name(session) -> str:
+    """The (single) image input of an ONNX Runtime session."""
+    return session.get_inputs()[0].name
+
+
+def input_name_of(path: str | Path) -> str:
+    """The image input's name in an ONNX file (read from the graph, without loading the weights)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in initializers]
+    return names[0] if names else INPUT_NAME
+
+
+def check_output_classes(classes: int, what: str) -> None:
+    """Refuse models whose output is not the 1000 ImageNet-1k classes: every test set is scored in that space."""
+    if classes != NUM_CLASSES:
+        raise UserError(
+            f"{what} outputs {classes} classes; benchbox scores the {NUM_CLASSES} ImageNet-1k classes (every set "
+            "of the family is labelled in that space).",
+            "Export a model with a 1000-class ImageNet head (e.g. the pretrained classifier, not a fine-tuned one).",
+        )
 
 
 class OnnxFromTorch:
@@ -37,12 +63,16 @@ class OnnxFromTorch:
         checkpoint: str | Path | None = None,
         opset: int = DEFAULT_OPSET,
         parity_images: list[str] | None = None,
+        model_options=None,
+        offline: bool = False,
     ) -> None:
         self.model_name = model
         self.out = Path(out)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.opset = opset
         self.parity_images = parity_images
+        self.model_options = model_options
+        self.offline = offline
 
     def export_key(self) -> str:
         from benchbox.models import LITE_PACKAGES, lite_weights_path
@@ -73,7 +103,27 @@ class OnnxFromTorch:
         if existing is not None:
             return existing
         resolved = resolve_model(self.model_name, self.checkpoint)
+        self._check_outputs(resolved)
         return self._export_impl(resolved, key)
+
+    @staticmethod
+    def _check_outputs(resolved: ResolvedModel) -> None:
+        """One forward pass before the (slow) export: the output must be (batch, 1000) logits."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                out = resolved.module(torch.zeros(2, *resolved.data_config.input_size))
+        except Exception as exc:
+            raise UserError(
+                f"{resolved.name} fails on a (2, {', '.join(map(str, resolved.data_config.input_size))}) input: "
+                f"{type(exc).__name__}: {exc}",
+                "Check the model's input size in its data config.",
+            ) from exc
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise UserError(f"{resolved.name} returns {shape}, not (batch, classes) logits.")
+        check_output_classes(int(out.shape[1]), resolved.name)
 
     def _reusable(self, key: str) -> Artifact | None:
         if not (self.out / MANIFEST_NAME).is_file():
@@ -108,13 +158,7 @@ class OnnxFromTorch:
             "created": now_iso(),
             "data_config": resolved.data_config.to_dict(),
             "inputs": [{"name": INPUT_NAME, "shape": ["batch", *resolved.data_config.input_size], "dtype": "float32"}],
-            "outputs": [
-                {
-                    "name": OUTPUT_NAME,
-                    "shape": ["batch", resolved.data_config.num_classes],
-                    "dtype": "float32",
-                }
-            ],
+            "outputs": [{"name": OUTPUT_NAME, "shape": ["batch", NUM_CLASSES], "dtype": "float32"}],
             "opset": self.opset,
             "exporter": exporter,
             "files": {"fp32": {"path": path.name, "sha256": sha256_file(path), "parity": parity}},

@@ -7,28 +7,32 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.artifact import Artifact, sha256_file
+from benchbox.environment import library_versions
 from benchbox.errors import UserError
-from benchbox.exporters.manifest import Artifact, library_versions, sha256_file
-from benchbox.exporters.onnx import INPUT_NAME, compare_logits, parity_inputs
+from benchbox.exporters.onnx import compare_logits, input_name, parity_inputs
 
 PARITY_HELD_OUT = 32  # images picked beside the calibration ones, never calibrated on, for the numeric check
 
 
 class PrecisionFromOnnx:
-    """Common shape of the FP32 -> lower-precision steps: key, reuse check, build, numeric check, record."""
+    """Common shape of the FP32 -> lower-precision steps. Subclasses give `key` and `build_impl`."""
 
     precision = ""
 
     def __init__(self, artifact: Artifact, calib_files: list[Path], parity_files: list[Path]) -> None:
+        from benchbox.datasets.transforms import EvalTransform
+
         self.artifact = artifact
         self.calib_files = calib_files
         self.parity_files = parity_files
-        self.transform_config = artifact.data_config
+        self.transform = EvalTransform(artifact.data_config)
+        self.used_files: list[Path] = []
 
     def key(self) -> str:
         raise NotImplementedError
 
-    def build_impl(self, fp32_path: Path, out_path: Path, batch: np.ndarray) -> dict[str, Any]:
+    def build_impl(self, fp32_path: Path, out_path: Path, crops: np.ndarray) -> dict[str, Any]:
         raise NotImplementedError
 
     def run(self) -> None:
@@ -43,42 +47,35 @@ class PrecisionFromOnnx:
                 pass
         fp32_path = self.artifact.file_for("fp32")
         out_path = self.artifact.directory / f"model.{self.precision}.onnx"
-        batch = self.calibration_batch()
-        details = self.build_impl(fp32_path, out_path, batch)
+        details = self.build_impl(fp32_path, out_path, self.calibration_crops())
         parity = self.parity(fp32_path, out_path)
-        files[self.precision] = {
-            "path": out_path.name,
-            "sha256": sha256_file(out_path),
-            "key": key,
-            "parity": parity,
-            **details,
-        }
+        files[self.precision] = {"path": out_path.name, "sha256": sha256_file(out_path), "key": key,
+                                 "parity": parity, **details}  # fmt: skip
         self.artifact.manifest["versions"] = library_versions()
         self.artifact.save()
 
-    def calibration_batch(self) -> np.ndarray:
-        from benchbox.datasets.transforms import EvalTransform
-        from benchbox.exporters.int8 import calibration_batch
+    def calibration_crops(self) -> np.ndarray:
+        """uint8 crops of the calibration images (or of 32 generated images when there are none)."""
+        from benchbox.exporters.calibration import calibration_crops
 
-        transform = EvalTransform(self.transform_config)
         if self.calib_files:
-            batch, used = calibration_batch(self.calib_files, transform)
-            self._used = used
-            return batch
-        self._used = []
-        batch, _ = parity_inputs(self.transform_config, None, n=32)
-        return batch
+            crops, self.used_files = calibration_crops(self.calib_files, self.transform)
+            return crops
+        from benchbox.datasets.synthetic import synthetic_crops
+
+        return synthetic_crops(32, self.transform, seed=1234)
 
     def parity(self, fp32_path: Path, path: Path) -> dict[str, Any]:
         """Compare with FP32 in ONNX Runtime on images other than the calibration ones."""
         import onnxruntime as ort
 
         held_out = [str(p) for p in self.parity_files] if len(self.parity_files) >= 8 else None
-        batch, source = parity_inputs(self.transform_config, held_out, n=PARITY_HELD_OUT)
+        batch, source = parity_inputs(self.artifact.data_config, held_out, n=PARITY_HELD_OUT)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         ref = ort.InferenceSession(str(fp32_path), options, providers=["CPUExecutionProvider"])
         low = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        result = compare_logits(ref.run(None, {INPUT_NAME: batch})[0], low.run(None, {INPUT_NAME: batch})[0])
+        feed = {input_name(ref): batch}
+        result = compare_logits(ref.run(None, feed)[0], low.run(None, {input_name(low): batch})[0])
         result.update({"source": source, "reference": "ort-fp32-cpu"})
         return result

@@ -1,30 +1,34 @@
-"""EngineFromOnnx: precision ONNX -> TensorRT engine (TensorRT 10 and 11), cached per GPU and version.
+"""EngineFromOnnx: precision ONNX -> TensorRT engine through NVIDIA's Polygraphy loaders, cached per GPU and version.
 
-- TensorRT >= 10.12 and 11.x: strongly typed networks; precision comes from the ONNX graph (the FP16 graph,
-  the symmetric `int8` Q/DQ flavour). No precision builder flags (11.x removed them).
-- TensorRT < 10.12: weakly typed; FP16 is the FP16 builder flag on the FP32 graph, and Q/DQ graphs need the
-  INT8 flag (explicit quantization).
-- One optimization profile over the batch range, a workspace limit, a timing cache file, TF32 cleared for
-  FP32 unless asked for (recorded). The ONNX file is parsed from its path, so external data works.
+Polygraphy (`NetworkFromOnnxPath` -> `CreateConfig` -> `EngineBytesFromNetwork`) owns what changes between
+TensorRT releases: network creation flags, the builder config, profiles, the timing cache, and the FP16/INT8
+builder flags that TensorRT 11 removed. benchbox decides only what depends on the artifact:
+
+- TensorRT >= 10.12 and 11.x: strongly typed; precision comes from the ONNX graph (the FP16 graph, the symmetric
+  `int8` Q/DQ flavour); no precision flags.
+- TensorRT < 10.12: weakly typed; FP16 is the FP16 flag on the FP32 graph, Q/DQ graphs add the INT8 flag.
+- One optimization profile over 1..max batch (eval passes its --batch-size), a workspace limit, a timing
+  cache beside the engines, TF32 off for FP32 unless asked (recorded).
+
+The engine cache is keyed by everything an engine depends on; an engine built for another GPU, TensorRT
+version or model is refused with every difference named, and rebuilt.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbox.artifact import content_key, write_json_atomic
+from benchbox.environment import parse_version, require_tensorrt
 from benchbox.errors import UserError
-from benchbox.exporters.manifest import content_key, write_json_atomic
 
 STRONG_TYPING_FROM = (10, 12)
 DEFAULT_WORKSPACE = 4 << 30
-
-
-def parse_version(version: str) -> tuple[int, int]:
-    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
-    return tuple((parts + [0, 0])[:2])  # type: ignore[return-value]
 
 
 def strongly_typed(version: str) -> bool:
@@ -65,7 +69,7 @@ class EngineSpec:
 
 
 def source_precision(trt_version: str, precision: str) -> tuple[str, list[str]]:
-    """Which artifact ONNX to parse and which builder flags to set, by API generation."""
+    """Which artifact ONNX to parse and which precision flags to set, by API generation."""
     if precision not in ("fp32", "fp16", "int8", "int8-trt", "bf16"):
         raise UserError(f"TensorRT has no {precision} path in benchbox.", "Use fp32, fp16 or int8.")
     precision = "int8" if precision == "int8-trt" else precision
@@ -74,55 +78,42 @@ def source_precision(trt_version: str, precision: str) -> tuple[str, list[str]]:
             raise UserError("BF16 on strongly typed TensorRT needs a BF16 ONNX graph, which benchbox does not build.")
         return precision, []
     if precision == "fp16":
-        return "fp32", ["FP16"]
+        return "fp32", ["fp16"]
     if precision == "int8":
-        return "int8", ["INT8", "FP16"]
+        return "int8", ["int8", "fp16"]
     if precision == "bf16":
-        return "fp32", ["BF16"]
+        return "fp32", ["bf16"]
     return "fp32", []
 
 
 def check_cached(engine_dir: Path, spec: EngineSpec) -> tuple[Path | None, str | None]:
     """(engine path, None) when a matching engine exists; (None, reason) when one exists for something else."""
-    key = spec.key()
-    path = engine_dir / f"{spec.precision}-{key}.engine"
-    meta = path.with_suffix(".json")
-    if path.is_file() and meta.is_file():
+    path = engine_dir / f"{spec.precision}-{spec.key()}.engine"
+    if path.is_file() and path.with_suffix(".json").is_file():
         return path, None
-    labels = (
-        ("gpu_name", "GPU"),
-        ("compute_capability", "compute capability"),
-        ("trt_version", "TensorRT version"),
-        ("onnx_sha256", "ONNX model"),
-    )
+    labels = (("gpu_name", "GPU"), ("compute_capability", "compute capability"),
+              ("trt_version", "TensorRT version"), ("onnx_sha256", "ONNX model"))  # fmt: skip
     closest: tuple[int, str] | None = None
     for other in sorted(engine_dir.glob(f"{spec.precision}-*.json")):
         try:
             old = json.loads(other.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, OSError):
             continue
-        diffs = [
-            f"{label} {old.get(name)!r} (this run: {getattr(spec, name)!r})"
-            for name, label in labels
-            if old.get(name) != getattr(spec, name)
-        ]
-        reason = (
-            (
-                f"the cached {spec.precision} engine {other.with_suffix('.engine').name} was built for "
-                f"{'; '.join(diffs)}: refusing it and rebuilding"
-            )
-            if diffs
-            else (f"the cached {spec.precision} engine was built with other options: rebuilding")
-        )
+        diffs = [f"{label} {old.get(name)!r} (this run: {getattr(spec, name)!r})" for name, label in labels
+                 if old.get(name) != getattr(spec, name)]  # fmt: skip
+        engine = other.with_suffix(".engine").name
+        reason = (f"the cached {spec.precision} engine {engine} was built for {'; '.join(diffs)}: refusing it and "
+                  "rebuilding" if diffs else f"the cached {spec.precision} engine was built with other options: "
+                  "rebuilding")  # fmt: skip
         if closest is None or len(diffs) < closest[0]:
             closest = (len(diffs), reason)
-    if closest is not None:
-        return None, closest[1]
-    return None, None
+    return None, closest[1] if closest else None
 
 
 class EngineFromOnnx:
-    """Build (or reuse) the TensorRT engine for one precision of an artifact."""
+    """Build (or reuse) the TensorRT engine for one precision of an artifact; returns (path, spec) when called.
+
+    This is the loader a TrtRunner receives (building and running stay apart, as in Polygraphy)."""
 
     def __init__(
         self,
@@ -132,45 +123,34 @@ class EngineFromOnnx:
         max_batch: int = 32,
         workspace_bytes: int = DEFAULT_WORKSPACE,
         tf32: bool = False,
-        trt_module=None,
         gpu: dict[str, str] | None = None,
+        trt_version: str | None = None,
     ) -> None:
         self.artifact = artifact
         self.precision = precision
-        self.opt_batch, self.max_batch = opt_batch, max_batch
+        self.opt_batch, self.max_batch = min(opt_batch, max_batch), max_batch
         self.workspace_bytes = workspace_bytes
         self.tf32 = tf32
-        self._trt = trt_module
         self._gpu = gpu
+        self._trt_version = trt_version  # given: tests with a stand-in tensorrt; else read from the module
         self.notes: list[str] = []
 
-    @property
-    def trt(self):
-        if self._trt is None:
-            from benchbox.runtime.tensorrt import require_tensorrt
-
+    def trt_version(self) -> str:
+        if self._trt_version is None:
             require_tensorrt()
             import tensorrt
 
-            self._trt = tensorrt
-        return self._trt
+            self._trt_version = tensorrt.__version__
+        return self._trt_version
 
     def spec(self) -> EngineSpec:
-        source, flags = source_precision(self.trt.__version__, self.precision)
+        version = self.trt_version()
+        source, flags = source_precision(version, self.precision)
         gpu = self._gpu or _gpu_identity()
-        entry = self.artifact.entry(source)
         profile = profile_shapes(self.artifact.data_config.input_size, 1, self.opt_batch, self.max_batch)
-        return EngineSpec(
-            entry["sha256"],
-            self.precision,
-            self.trt.__version__,
-            gpu["name"],
-            gpu["compute_capability"],
-            profile,
-            self.workspace_bytes,
-            self.tf32,
-            extra={"source": source, "flags": flags},
-        )
+        return EngineSpec(self.artifact.entry(source)["sha256"], self.precision, version, gpu["name"],
+                          gpu["compute_capability"], profile, self.workspace_bytes, self.tf32,
+                          extra={"source": source, "flags": flags})  # fmt: skip
 
     def __call__(self) -> tuple[Path, EngineSpec]:
         spec = self.spec()
@@ -188,38 +168,44 @@ class EngineFromOnnx:
         write_json_atomic(path.with_suffix(".json"), {**asdict(spec), "key": spec.key()})
         return path, spec
 
-    def build_impl(self, spec: EngineSpec, timing_cache: Path) -> bytes:
-        trt = self.trt
-        logger = trt.Logger(trt.Logger.WARNING)
-        builder = trt.Builder(logger)
-        flags = 0
-        if strongly_typed(spec.trt_version):
-            flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)  # ignored (always on) in 11.x
-        network = builder.create_network(flags)
-        parser = trt.OnnxParser(network, logger)
+    def loaders(self, spec: EngineSpec, timing_cache: Path):
+        """The Polygraphy loader chain for a spec (not run yet)."""
+        import tensorrt as trt
+        from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, Profile
+
+        from benchbox.exporters.onnx import input_name_of
+
         onnx_path = self.artifact.file_for(spec.extra["source"])
-        if not parser.parse_from_file(str(onnx_path)):
-            errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        network = NetworkFromOnnxPath(str(onnx_path), strongly_typed=strongly_typed(spec.trt_version))
+        low, opt, high = spec.profile
+        profile = Profile().add(input_name_of(onnx_path), min=low, opt=opt, max=high)
+        flags = set(spec.extra["flags"])
+        config = CreateConfig(
+            tf32=spec.tf32,
+            fp16="fp16" in flags or None,
+            int8="int8" in flags or None,
+            bf16="bf16" in flags or None,
+            profiles=[profile],
+            memory_pool_limits={trt.MemoryPoolType.WORKSPACE: spec.workspace_bytes},
+            builder_optimization_level=spec.builder_optimization_level,
+            load_timing_cache=str(timing_cache) if timing_cache.is_file() else None,
+        )
+        return EngineBytesFromNetwork(network, config, save_timing_cache=str(timing_cache))
+
+    def build_impl(self, spec: EngineSpec, timing_cache: Path) -> bytes:
+        from polygraphy.exception import PolygraphyException
+
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log):  # Polygraphy's log; shown in full when the build fails
+                plan = self.loaders(spec, timing_cache)()
+        except PolygraphyException as exc:
+            errors = [line for line in log.getvalue().splitlines() if "[E]" in line or "[!]" in line]
             raise UserError(
-                f"TensorRT could not parse {onnx_path}:\n" + "\n".join(errors),
-                "See the parser errors above; an opset or operator TensorRT lacks is the usual cause.",
-            )
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_bytes)
-        config.builder_optimization_level = spec.builder_optimization_level
-        if not spec.tf32 and hasattr(trt.BuilderFlag, "TF32"):
-            config.clear_flag(trt.BuilderFlag.TF32)
-        for name in spec.extra["flags"]:
-            config.set_flag(getattr(trt.BuilderFlag, name))
-        profile = builder.create_optimization_profile()
-        profile.set_shape(network.get_input(0).name, *spec.profile)
-        config.add_optimization_profile(profile)
-        cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
-        config.set_timing_cache(cache, False)
-        plan = builder.build_serialized_network(network, config)
-        if plan is None:
-            raise UserError(f"TensorRT failed to build the {spec.precision} engine (see its log above).")
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+                f"TensorRT could not build the {spec.precision} engine from "
+                f"{self.artifact.entry(spec.extra['source'])['path']}: {exc}\n" + "\n".join(errors),
+                "Run `benchbox lint ARTIFACT` for the operators and quantization rules TensorRT rejects.",
+            ) from exc
         return bytes(plan)
 
 

@@ -1,4 +1,5 @@
-"""Calibration: ECE (robustness_metrics: 15 equal-width bins), RMS calibration error (hendrycks), NLL."""
+"""Calibration: ECE (robustness_metrics: 15 equal-width bins), RMS calibration error (hendrycks), NLL; and the
+per-row softmax quantities they are computed from."""
 
 from __future__ import annotations
 
@@ -13,6 +14,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def confidence_and_label_logprob(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: max softmax probability, and the log-probability of the label (NaN where the label is -1).
+
+    float64 throughout, so the metrics below are the same numbers as when computed from the logits directly.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=1)
+    confidence = e.max(axis=1) / total  # == max of e / total, as division is monotone and correctly rounded
+    labels = np.asarray(labels, dtype=np.int64)
+    rows = np.arange(z.shape[0])
+    logprob = z[rows, np.maximum(labels, 0)] - np.log(total)
+    return confidence, np.where(labels >= 0, logprob, np.nan)
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, num_bins: int = 15) -> float:
@@ -57,12 +74,7 @@ def rms_calibration_error(confidence: np.ndarray, correct: np.ndarray, beta: int
     return float(math.sqrt(total))
 
 
-def nll(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true class under the softmax of the logits."""
-    z = np.asarray(logits, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
-    if z.shape[0] == 0:
-        return math.nan
-    z = z - z.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=1))
-    return float(np.mean(log_norm - z[np.arange(z.shape[0]), labels]))
+def nll(label_logprob: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class, from each row's log-probability of its label."""
+    logprob = np.asarray(label_logprob, dtype=np.float64)
+    return float(np.mean(-logprob)) if logprob.size else math.nan

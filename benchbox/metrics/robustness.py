@@ -100,20 +100,22 @@ def flip_probability(predictions: Sequence[np.ndarray], noise: bool, difficulty:
     return float(np.mean(per_video)) if per_video else math.nan
 
 
-def top5_distance_pair(logits_ref: np.ndarray, logits_other: np.ndarray) -> int:
-    """sum_{k<5} |k - min(sigma_k - 1, 5)|, sigma_k = rank in the other frame of the ref frame's k-th class."""
-    order_ref = np.argsort(-np.asarray(logits_ref), kind="stable")[:5]
-    order_other = np.argsort(-np.asarray(logits_other), kind="stable")
-    rank_other = np.empty_like(order_other)
-    rank_other[order_other] = np.arange(1, order_other.size + 1)
-    sigma = rank_other[order_ref]
-    return int(np.sum(np.abs(np.arange(5) - np.minimum(sigma - 1, 5))))
+def top5_distance_pair(top5_ref: np.ndarray, top5_other: np.ndarray) -> int:
+    """sum_{k<5} |k - min(sigma_k - 1, 5)|, sigma_k = rank in the other frame of the ref frame's k-th class.
+
+    Only the top-5 lists are needed: a class outside the other frame's top 5 has sigma_k - 1 >= 5, capped at 5.
+    """
+    position = {int(c): j for j, c in enumerate(np.asarray(top5_other)[:5])}
+    return int(sum(abs(k - position.get(int(c), 5)) for k, c in enumerate(np.asarray(top5_ref)[:5])))
 
 
-def top5_distance(logits_per_video: Sequence[np.ndarray], noise: bool, difficulty: int = 1) -> float:
-    """Mean over videos of the mean top-5 distance over frame pairs (test.py `ranking_dist(mode='top5')`)."""
+def top5_distance(top5_per_video: Sequence[np.ndarray], noise: bool, difficulty: int = 1) -> float:
+    """Mean over videos of the mean top-5 distance over frame pairs (test.py `ranking_dist(mode='top5')`).
+
+    Each video is a (frames, 5) array of its frames' top-5 classes, best first.
+    """
     per_video = []
-    for frames in logits_per_video:
+    for frames in top5_per_video:
         pairs = _pairs(len(frames), noise, difficulty)
         per_video.append(np.mean([top5_distance_pair(frames[a], frames[b]) for a, b in pairs]))
     return float(np.mean(per_video)) if per_video else math.nan

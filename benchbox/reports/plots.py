@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
 
 import numpy as np
 
-from benchbox.metrics.calibration import softmax
+from benchbox.records import Record
+from benchbox.reports.tables import column_key
 
 
 def _figure(width: float = 6.4, height: float = 4.0):
@@ -43,22 +43,31 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def accuracy_vs_latency(records: list[dict[str, Any]]) -> str | None:
-    top1 = {
-        (r["model"], r["engine"], r["precision"]): r["value"]
-        for r in records
-        if r["metric"] == "top1" and r.get("testset") == "val" and r.get("value") is not None
-    }
+def accuracy_vs_latency(records: list[Record]) -> tuple[str, str] | None:
+    """(title, svg): val top-1 against p50 latency, or on generated images top-1 agreement with fp32 instead."""
+    real = [r for r in records if r.metric == "top1" and r.cell.testset == "val" and r.cell.variant is None
+            and r.value is not None and "generated" not in r.flags]  # fmt: skip
+    agreement = [r for r in records if r.metric == "agreement_top1" and r.cell.testset == "val" and r.value is not None
+                 and r.reference == f"{r.cell.engine}/fp32"]  # fmt: skip
+    if real:
+        score = {column_key(r): r.value for r in real}
+        ylabel, title = "val top-1 (%)", "Accuracy vs latency"
+    elif agreement:
+        score = {column_key(r): r.value for r in agreement}
+        score.update({(m, e, "fp32"): 100.0 for m, e, _ in list(score)})
+        ylabel, title = "val top-1 agreement with fp32 (%)", "Agreement vs latency (generated images)"
+    else:
+        return None
     latency: dict[tuple, tuple[int, float]] = {}
     for r in records:
-        if r["metric"] == "latency_p50_ms" and r.get("value") is not None:
-            key = (r["model"], r["engine"], r["precision"])
-            if key not in latency or r["batch_size"] < latency[key][0]:
-                latency[key] = (r["batch_size"], r["value"])
-    keys = [k for k in top1 if k in latency]
+        if r.metric == "latency_p50_ms" and r.value is not None:
+            key = column_key(r)
+            if key not in latency or r.batch_size < latency[key][0]:
+                latency[key] = (r.batch_size, r.value)
+    keys = [k for k in score if k in latency]
     if not keys:
         return None
-    points = [(latency[k][1], top1[k]) for k in keys]
+    points = [(latency[k][1], score[k]) for k in keys]
     fig, ax = _figure()
     for k, (x, y) in zip(keys, points):
         ax.scatter([x], [y], s=40)
@@ -67,23 +76,23 @@ def accuracy_vs_latency(records: list[dict[str, Any]]) -> str | None:
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "k--", lw=1, label="Pareto front")
     batch = sorted({latency[k][0] for k in keys})
     ax.set_xlabel(f"p50 latency (ms, batch {','.join(map(str, batch))})")
-    ax.set_ylabel("val top-1 (%)")
-    ax.set_title("Accuracy vs latency")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _svg(fig)
+    return title, _svg(fig)
 
 
-def ce_per_corruption(records: list[dict[str, Any]]) -> str | None:
-    ce = [r for r in records if r["metric"] == "ce" and r.get("value") is not None]
+def ce_per_corruption(records: list[Record]) -> str | None:
+    ce = [r for r in records if r.metric == "ce" and r.value is not None and "generated" not in r.flags]
     if not ce:
         return None
-    corruptions = sorted({r["variant"] for r in ce})
-    series = sorted({(r["engine"], r["precision"]) for r in ce})
+    corruptions = sorted({r.cell.variant for r in ce})
+    series = sorted({(r.cell.engine, r.cell.precision) for r in ce})
     fig, ax = _figure(8.0, 4.0)
     width = 0.8 / len(series)
     for j, (engine, precision) in enumerate(series):
-        values = {r["variant"]: r["value"] for r in ce if (r["engine"], r["precision"]) == (engine, precision)}
+        values = {r.cell.variant: r.value for r in ce if (r.cell.engine, r.cell.precision) == (engine, precision)}
         xs = np.arange(len(corruptions)) + j * width
         ax.bar(xs, [values.get(c, np.nan) for c in corruptions], width, label=f"{engine}/{precision}")
     ax.set_xticks(np.arange(len(corruptions)) + 0.4 - width / 2, corruptions, rotation=60, ha="right", fontsize=7)
@@ -93,13 +102,8 @@ def ce_per_corruption(records: list[dict[str, Any]]) -> str | None:
     return _svg(fig)
 
 
-def o_confidence_histogram(
-    val_logits: np.ndarray, val_labels: np.ndarray, o_logits: np.ndarray, classes: tuple[int, ...], title: str
-) -> str:
+def o_confidence_histogram(in_conf: np.ndarray, out_conf: np.ndarray, title: str) -> str:
     """Max softmax over the 200 O classes: val images of those classes vs ImageNet-O images."""
-    in_keep = np.isin(val_labels, classes)
-    in_conf = softmax(val_logits[in_keep][:, classes]).max(axis=1)
-    out_conf = softmax(o_logits[:, classes]).max(axis=1)
     fig, ax = _figure()
     bins = np.linspace(0, 1, 21)
     ax.hist(in_conf, bins=bins, alpha=0.6, density=True, label=f"in-distribution (val, n={in_conf.size})")
@@ -112,20 +116,18 @@ def o_confidence_histogram(
 
 
 def reliability_diagram(series: dict[str, tuple[np.ndarray, np.ndarray]], num_bins: int = 15) -> str:
-    """Accuracy per confidence bin (15 equal-width bins, as ECE) for each engine/precision."""
+    """Accuracy per confidence bin (15 equal-width bins, as ECE) for each engine/precision: (confidence, correct)."""
     fig, ax = _figure(5.0, 5.0)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
     edges = np.linspace(0, 1, num_bins + 1)
-    for name, (logits, labels) in series.items():
-        probs = softmax(logits)
-        conf, pred = probs.max(axis=1), probs.argmax(axis=1)
+    for name, (conf, correct) in series.items():
         bins = np.clip(np.floor(conf * num_bins).astype(int), 0, num_bins - 1)
         xs, ys = [], []
         for b in range(num_bins):
             member = bins == b
             if member.any():
                 xs.append(conf[member].mean())
-                ys.append((pred[member] == labels[member]).mean())
+                ys.append(correct[member].mean())
         ax.plot(xs, ys, "o-", ms=3, label=name)
     ax.set_xticks(edges[::3])
     ax.set_xlabel("confidence")

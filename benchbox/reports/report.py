@@ -3,284 +3,131 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
 from pathlib import Path
 from typing import Any
 
-from benchbox.errors import UserError
+import numpy as np
+
+from benchbox.errors import UserError, printable
+from benchbox.records import IDENTITY, Cell, Record
 from benchbox.reports import plots
+from benchbox.reports.render import render_html, render_markdown
 from benchbox.reports.tables import (
     accuracy_matrix,
-    column_order,
+    agreement_matrix,
     latency_table,
     robustness_table,
     warnings_list,
 )
-from benchbox.store import RECORD_FIELDS, ResultStore
+from benchbox.store import ResultStore
 
 
 def build_report(store_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """Read the store, write the four files, return their paths."""
-    if not (Path(store_dir) / "index.sqlite").is_file():
-        raise UserError(f"No results store at {store_dir}.", "Run benchbox eval/bench with --store DIR first.")
-    store = ResultStore(store_dir)
+    """Read the store (read-only), write the four files, return their paths."""
+    store = ResultStore(store_dir, read_only=True)
     records = store.records()
     if not records:
-        raise UserError(f"The store at {store_dir} holds no finished results yet.", "Run benchbox eval first.")
-    runs = store.runs()
+        raise UserError(
+            f"The store at {printable(store_dir)} holds no finished results yet.", "Run benchbox eval first."
+        )
+    runs = store.latest_runs()
     data = {
         "accuracy": accuracy_matrix(records),
+        "agreement": agreement_matrix(records),
         "robustness": robustness_table(records),
         "latency": latency_table(records),
         "warnings": warnings_list(records, runs),
         "environment": _environment(records),
         "plots": _plots(store, records, runs),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out_dir / "results.json",
-        "csv": out_dir / "results.csv",
-        "md": out_dir / "report.md",
-        "html": out_dir / "report.html",
-    }
-    paths["json"].write_text(json.dumps({"records": records, "warnings": data["warnings"]}, indent=2, default=str))
-    _write_csv(paths["csv"], records)
-    paths["md"].write_text(render_markdown(data, out_dir))
-    paths["html"].write_text(render_html(data))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "json": out_dir / "results.json",
+            "csv": out_dir / "results.csv",
+            "md": out_dir / "report.md",
+            "html": out_dir / "report.html",
+        }
+        payload = {"records": [r.to_json() for r in records], "warnings": data["warnings"]}
+        paths["json"].write_text(json.dumps(payload, indent=2, default=str))
+        _write_csv(paths["csv"], records)
+        paths["md"].write_text(render_markdown(data, out_dir))
+        paths["html"].write_text(render_html(data))
+    except OSError as exc:
+        raise UserError(f"Cannot write the report to {printable(out_dir)}: {exc.strerror or exc}.",
+                        "Pass --out DIR to a writable folder.") from exc  # fmt: skip
     return paths
 
 
-def _environment(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _environment(records: list[Record]) -> dict[str, Any] | None:
     for r in records:
-        if isinstance(r.get("env"), dict):
-            return r["env"]
+        if isinstance(r.extra.get("env"), dict):
+            return r.extra["env"]
     return None
 
 
-def _plots(store: ResultStore, records: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, str]:
+def _summaries(store: ResultStore, runs: list[dict[str, Any]], records: list[Record], testset: str) -> dict:
+    """{(engine, precision): summary} of the latest finished real-image cells on a set (for plots)."""
+    generated = {r.cell for r in records if "generated" in r.flags}
+    found = {}
+    for run in runs:
+        if run["kind"] != "cell" or run["status"] != "done" or run["testset"] != testset or run["variant"]:
+            continue
+        cell = Cell(run["model"], run["engine"], run["device"], run["precision"], testset, None)
+        if cell in generated:
+            continue
+        final = store.load_final(run["cell_key"])
+        if final is not None and final["summary"].size:
+            found[(run["model"], run["engine"], run["precision"])] = final["summary"]
+    return found
+
+
+def _plots(store: ResultStore, records: list[Record], runs: list[dict[str, Any]]) -> dict[str, str]:
     from benchbox.datasets.catalog import subset_indices
 
     out: dict[str, str] = {}
-    svg = plots.accuracy_vs_latency(records)
-    if svg:
-        out["Accuracy vs latency"] = svg
+    made = plots.accuracy_vs_latency(records)
+    if made:
+        out[made[0]] = made[1]
     svg = plots.ce_per_corruption(records)
     if svg:
         out["CE per corruption by precision"] = svg
-    predictions: dict[tuple[str, str, str], dict] = {}
-    for run in runs:
-        if run["kind"] == "predict" and run["status"] == "done" and run["variant"] is None:
-            key = (run["engine"], run["precision"], run["testset"])
-            if key not in predictions:
-                loaded = store.load_predictions(run["id"])
-                if loaded is not None and "labels" in loaded and loaded["logits"].size:
-                    predictions[key] = loaded
-    reliability = {f"{e}/{p}": (v["logits"], v["labels"]) for (e, p, s), v in predictions.items() if s == "val"}
+    val = _summaries(store, runs, records, "val")
+    reliability = {}
+    for (_, engine, precision), s in list(val.items())[:6]:
+        finite = s["nonfinite"] == 0
+        reliability[f"{engine}/{precision}"] = (s["conf"][finite], (s["top5"][:, 0] == s["label"])[finite])
     if reliability:
-        out["Reliability diagram"] = plots.reliability_diagram(dict(list(reliability.items())[:6]))
-    for (engine, precision, testset), o_pred in predictions.items():
-        val = predictions.get((engine, precision, "val"))
-        if testset == "o" and val is not None:
-            title = f"ImageNet-O confidence, {engine}/{precision}"
-            out[title] = plots.o_confidence_histogram(
-                val["logits"], val["labels"], o_pred["logits"], subset_indices("o"), title
-            )
+        out["Reliability diagram"] = plots.reliability_diagram(reliability)
+    classes = np.asarray(subset_indices("o"))
+    for key, o_summary in _summaries(store, runs, records, "o").items():
+        if key in val:
+            inside = val[key][np.isin(val[key]["label"], classes)]
+            title = f"ImageNet-O confidence, {key[1]}/{key[2]}"
+            out[title] = plots.o_confidence_histogram(inside["o_conf"], o_summary["o_conf"], title)
     return out
 
 
-def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    extra = ["batch_size", "flags", "reference"]
+def _write_csv(path: Path, records: list[Record]) -> None:
+    extra = ["reference", "batch_size", "mode", "samples", "flags", "error"]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*RECORD_FIELDS[:-1], "ci95_lo", "ci95_hi", *extra])
+        writer.writerow([*IDENTITY, "metric", "value", "n", "ci95_lo", "ci95_hi", *extra])
         for r in records:
-            ci = r.get("ci95") or [None, None]
+            ci = r.ci95 or (None, None)
             writer.writerow(
-                [r.get(k) for k in RECORD_FIELDS[:-1]]
-                + list(ci)
-                + [r.get("batch_size"), ";".join(r.get("flags") or []), r.get("reference")]
+                [getattr(r.cell, k) for k in IDENTITY]
+                + [
+                    r.metric,
+                    r.value,
+                    r.n,
+                    *ci,
+                    r.reference,
+                    r.batch_size,
+                    r.mode,
+                    r.samples,
+                    ";".join(r.flags),
+                    r.error,
+                ]  # fmt: skip
             )
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
-    return str(value)
-
-
-def _cell_text(cell: dict[str, Any]) -> str:
-    text = _fmt(cell["value"])
-    if cell.get("ci95") and cell["ci95"][0] is not None:
-        text += f" [{_fmt(cell['ci95'][0])}, {_fmt(cell['ci95'][1])}]"
-    delta = cell.get("delta")
-    if delta:
-        lo, hi = delta["ci95"] or (None, None)
-        text += f"; Δ {delta['value']:+.2f} [{_fmt(lo)}, {_fmt(hi)}]"
-        if cell.get("p"):
-            text += f", p={cell['p']['value']:.3g}"
-    if cell.get("flags"):
-        text += f" ({', '.join(cell['flags'])})"
-    return text
-
-
-def _accuracy_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    columns = data["accuracy"]["columns"]
-    header = ["set", *[f"{m} {e}/{p}" for m, e, p in columns]]
-    rows = []
-    for row in data["accuracy"]["rows"]:
-        label = row["testset"] + (f" ({row['variant']})" if row["variant"] else "")
-        rows.append([label, *[_cell_text(row["cells"][c]) if c in row["cells"] else "" for c in columns]])
-    return header, rows
-
-
-def _robustness_rows(data):
-    """Rows: set, metric, variant; columns: engine/precision (the same layout as the accuracy matrix)."""
-    rows_data = data["robustness"]
-    columns = sorted({(r["model"], r["engine"], r["precision"]) for r in rows_data}, key=column_order)
-    cells: dict[tuple, dict] = {}
-    for r in rows_data:
-        cells.setdefault((r["testset"], r["metric"], r.get("variant") or ""), {})[
-            (r["model"], r["engine"], r["precision"])
-        ] = r
-    header = ["set", "metric", "variant", *[f"{m} {e}/{p}" for m, e, p in columns]]
-    rows = [
-        [
-            testset,
-            metric,
-            variant,
-            *[
-                _fmt(cells[(testset, metric, variant)][c]["value"]) if c in cells[(testset, metric, variant)] else ""
-                for c in columns
-            ],
-        ]
-        for (testset, metric, variant) in cells
-    ]
-    return header, rows
-
-
-def _latency_rows(data):
-    header = [
-        "model",
-        "engine",
-        "precision",
-        "device",
-        "batch",
-        "mode",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "CV",
-        "images/s",
-        "flags",
-    ]
-    rows = [
-        [
-            r["model"],
-            r["engine"],
-            r["precision"],
-            r["device"],
-            str(r["batch_size"]),
-            r["mode"] or "",
-            _fmt(r.get("latency_p50_ms")),
-            _fmt(r.get("latency_p90_ms")),
-            _fmt(r.get("latency_p99_ms")),
-            _fmt(r.get("latency_cv"), 3),
-            _fmt(r.get("throughput_ips"), 1),
-            ", ".join(r["flags"]),
-        ]
-        for r in data["latency"]
-    ]
-    return header, rows
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "_none recorded_\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(data: dict[str, Any], out_dir: Path) -> str:
-    parts = [
-        "# benchbox report\n",
-        "Accuracy-type values are percentages with Wilson 95 % intervals; Δ is the paired difference against "
-        "FP32 on the same engine with its 95 % interval and the exact McNemar p-value.\n",
-    ]
-    parts += ["## Warnings\n", "\n".join(f"- {w}" for w in data["warnings"]) + "\n" if data["warnings"] else "_none_\n"]
-    parts += ["## Accuracy\n", _md_table(*_accuracy_rows(data))]
-    parts += ["## Robustness and calibration\n", _md_table(*_robustness_rows(data))]
-    parts += ["## Latency\n", _md_table(*_latency_rows(data))]
-    parts += ["## Plots\n"]
-    for i, (title, svg) in enumerate(data["plots"].items()):
-        name = f"plot{i + 1}.svg"
-        (out_dir / name).write_text(svg)
-        parts.append(f"![{title}]({name})\n")
-    parts += [
-        "## Environment\n",
-        "```json\n" + json.dumps(data["environment"], indent=2) + "\n```\n"
-        if data["environment"]
-        else "_no latency runs recorded_\n",
-    ]
-    return "\n".join(parts)
-
-
-SELF_CHECK = """
-window.benchboxErrors = [];
-window.addEventListener('error', function (e) { window.benchboxErrors.push(String(e.message)); });
-window.addEventListener('load', function () {
-  var figures = document.querySelectorAll('figure.plot svg');
-  var drawn = 0;
-  figures.forEach(function (svg) {
-    var box = svg.getBBox();
-    if (box.width > 10 && box.height > 10 && svg.querySelectorAll('path, rect, use').length > 3) { drawn += 1; }
-  });
-  document.body.setAttribute('data-plots', String(figures.length));
-  document.body.setAttribute('data-plots-drawn', String(drawn));
-  document.body.setAttribute('data-errors', String(window.benchboxErrors.length));
-});
-"""
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-.warn { color: #a04000; }
-figure.plot { display: inline-block; margin: 1em; }
-figure.plot svg { max-width: 100%; height: auto; }
-"""
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "<p><em>none recorded</em></p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(data: dict[str, Any]) -> str:
-    warnings = "".join(f"<li class='warn'>{html.escape(w)}</li>" for w in data["warnings"]) or "<li>none</li>"
-    figures = "".join(
-        f"<figure class='plot'><figcaption>{html.escape(t)}</figcaption>{svg}</figure>"
-        for t, svg in data["plots"].items()
-    )
-    environment = html.escape(json.dumps(data["environment"], indent=2)) if data["environment"] else "not recorded"
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>benchbox report</title>"
-        f"<style>{CSS}</style><script>{SELF_CHECK}</script></head><body>"
-        "<h1>benchbox report</h1>"
-        "<p>Accuracy-type values are percentages with Wilson 95 % intervals; Δ is the paired difference against FP32 "
-        "on the same engine (95 % interval, exact McNemar p).</p>"
-        f"<h2>Warnings</h2><ul>{warnings}</ul>"
-        f"<h2>Accuracy</h2>{_html_table(*_accuracy_rows(data))}"
-        f"<h2>Robustness and calibration</h2>{_html_table(*_robustness_rows(data))}"
-        f"<h2>Latency</h2>{_html_table(*_latency_rows(data))}"
-        f"<h2>Plots</h2>{figures or '<p><em>no plots: nothing to draw yet</em></p>'}"
-        f"<h2>Environment</h2><pre>{environment}</pre>"
-        "</body></html>"
-    )

@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-from benchbox.errors import unknown_name
+from benchbox.errors import UserError, unknown_name
 
 ENGINES = ("torch", "ort", "trt")
+DEVICES = {"torch": ("cpu", "cuda"), "ort": ("cpu", "cuda", "tensorrt"), "trt": ("cuda", "cpu")}
+
+
+def check_engine_device(engine: str, device: str) -> None:
+    """Refuse engine/device pairs that do not exist (before any work)."""
+    if engine not in ENGINES:
+        raise unknown_name("engine", engine, ENGINES)
+    if device not in DEVICES[engine]:
+        raise UserError(f"{engine} does not run on device {device!r}.", f"Use one of {', '.join(DEVICES[engine])}.")
 
 
 def create_runner(engine: str, artifact, precision: str = "fp32", device: str = "cpu", **options):
-    """The runner for an engine name (`torch`, `ort`, `trt`) over an artifact at a precision."""
-    cuda_backend = options.pop("cuda_backend", None)  # only the TensorRT runner manages CUDA memory itself
+    """The runner for an engine name over an artifact at a precision (nothing is loaded until `activate`).
+
+    options: threads, cuda_backend (TensorRT), max_batch (the TensorRT profile's largest batch).
+    """
+    check_engine_device(engine, device)
+    threads = options.get("threads")
     if engine == "torch":
         from benchbox.runtime.torch import TorchRunner
 
-        return TorchRunner(artifact, precision, device, **options)
+        return TorchRunner(artifact, precision, device, threads=threads)
     if engine == "ort":
         from benchbox.runtime.onnxrt import OrtRunner
 
-        return OrtRunner(artifact, precision, device, **options)
-    if cuda_backend:
-        options["cuda_backend"] = cuda_backend
-    if engine == "trt":
-        from benchbox.runtime.tensorrt import TrtRunner
+        return OrtRunner(artifact, precision, device, threads=threads)
+    from benchbox.exporters.tensorrt import EngineFromOnnx
+    from benchbox.runtime.tensorrt import TrtRunner
 
-        return TrtRunner(artifact, precision, device, **options)
-    raise unknown_name("engine", engine, ENGINES)
-
-
-def require_artifact_files(artifact, engines: list[str], precisions: list[str], device: str) -> None:
-    """Fail early, naming the export command, when an engine needs a precision file the artifact lacks."""
-    from benchbox.runtime.onnxrt import artifact_precision_for
-
-    for engine in engines:
-        if engine == "torch":  # PyTorch runs the source model, not an ONNX file
-            continue
-        for precision in precisions:
-            artifact.file_for(artifact_precision_for(f"{engine}-{device}", precision), verify=False)
+    max_batch = max(int(options.get("max_batch") or 32), 1)
+    built = (artifact.manifest.get("engines") or {}).get(precision) or {}
+    loader = EngineFromOnnx(artifact, precision, opt_batch=min(8, max_batch), max_batch=max_batch,
+                            tf32=bool(built.get("tf32", False)))  # fmt: skip
+    return TrtRunner(artifact, loader, precision, cuda_backend=options.get("cuda_backend") or "cuda-python")

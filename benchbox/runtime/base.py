@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from benchbox.errors import UserError
+from benchbox.errors import UnsupportedPrecision, UserError
 
-
-class UnsupportedPrecision(UserError):
-    """This engine cannot run this precision (recorded as an explicit 'unsupported' result)."""
+__all__ = ["BaseRunner", "UnsupportedPrecision"]
 
 
 class BaseRunner:
@@ -24,7 +21,6 @@ class BaseRunner:
         self.precision = precision
         self.device = device
         self.is_active = False
-        self.last_inference_time: float | None = None
         self.details: dict[str, Any] = {}
 
     @property
@@ -61,9 +57,7 @@ class BaseRunner:
             raise TypeError(f"expected a float32 numpy batch, got {type(batch).__name__} {getattr(batch, 'dtype', '')}")
         if batch.ndim != 4 or tuple(batch.shape[1:]) != self.input_shape:
             raise ValueError(f"expected shape (N, {', '.join(map(str, self.input_shape))}), got {batch.shape}")
-        start = time.perf_counter()
         out = self.infer_impl(np.ascontiguousarray(batch))
-        self.last_inference_time = time.perf_counter() - start
         if not isinstance(out, np.ndarray) or out.ndim != 2 or out.shape[0] != batch.shape[0]:
             raise RuntimeError(f"{self.name} returned {getattr(out, 'shape', type(out))} for batch {batch.shape}")
         return out.astype(np.float32, copy=False)

@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from benchbox.artifact import artifact_file_for
 from benchbox.errors import UserError
-from benchbox.runtime.base import UnsupportedPrecision
-
-from .base import BaseRunner
+from benchbox.runtime.base import BaseRunner
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -30,16 +29,6 @@ def tensorrt_provider_options(artifact, precision: str) -> dict[str, str]:
         "trt_timing_cache_path": str(cache),
         "trt_max_workspace_size": str(4 << 30),
     }
-
-
-def artifact_precision_for(engine_device: str, precision: str) -> str:
-    """Which artifact an engine consumes: `int8` means U8S8 `int8-cpu` for ORT on CPU and the symmetric
-    TensorRT flavour elsewhere; `int8-trt` and `int8-cpu` name a flavour explicitly."""
-    if precision == "int8" and engine_device == "ort-cpu":
-        return "int8-cpu"
-    if precision == "int8-trt":
-        return "int8"
-    return precision
 
 
 def verify_providers(requested: list[str], active: list[str]) -> None:
@@ -66,13 +55,11 @@ class OrtRunner(BaseRunner):
         provider_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(artifact, precision, device)
-        if precision not in ("fp32", "fp16", "int8", "int8-cpu", "int8-trt"):
-            raise UnsupportedPrecision(f"ONNX Runtime has no {precision} artifact.", "Use fp32, fp16 or int8.")
         self.threads = threads
         self.provider = provider or device
         if self.provider not in PROVIDERS:
             raise UserError(f"Unknown ONNX Runtime device {self.provider!r}.", f"Use one of {sorted(PROVIDERS)}.")
-        self.artifact_precision = artifact_precision_for(f"ort-{self.provider}", precision)
+        self.artifact_precision = artifact_file_for("ort", self.provider, precision)
         self.provider_options = provider_options or {}
         if self.provider == "tensorrt" and not self.provider_options:
             self.provider_options = tensorrt_provider_options(artifact, self.artifact_precision)

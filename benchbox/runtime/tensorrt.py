@@ -1,104 +1,47 @@
-"""TensorRT: availability checks now; the TrtRunner is in the same module (name-based I/O, TRT 10 and 11)."""
+"""TrtRunner: a TensorRT engine with name-based I/O (set_input_shape, set_tensor_address, execute_async_v3).
+
+The runner does not build engines: it receives a loader (`EngineFromOnnx`, Polygraphy's composition) that
+returns the path of a cached or freshly built engine for this GPU, and deserializes it on activation.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchbox.environment import require_tensorrt
 from benchbox.errors import UserError
-
-TRT_ADVICE = (
-    "TensorRT needs an NVIDIA GPU with a recent driver (r535+ for CUDA 12 wheels, r580+ for CUDA 13) and "
-    "`pip install -e '.[trt]'` (tensorrt + cuda-python). Run `benchbox doctor` to see what this machine has."
-)
-
-
-def tensorrt_status() -> dict[str, Any]:
-    """What stands between this machine and a TensorRT run: package, version, GPU."""
-    status: dict[str, Any] = {"available": False, "version": None, "api": None, "reason": None}
-    try:
-        import tensorrt as trt  # noqa: F401
-    except ImportError:
-        status["reason"] = "the tensorrt Python package is not installed"
-        return status
-    except Exception as exc:  # a wheel whose libraries cannot load
-        status["reason"] = f"tensorrt failed to import: {exc}"
-        return status
-    status["version"] = trt.__version__
-    status["api"] = trt_api_generation(trt.__version__)
-    gpu = cuda_gpu_name()
-    if gpu is None:
-        status["reason"] = "no CUDA GPU is visible"
-        return status
-    status.update(available=True, gpu=gpu)
-    return status
-
-
-def trt_api_generation(version: str) -> str:
-    """'strongly-typed' for TensorRT >= 10.12 (precision from the ONNX graph), 'weakly-typed' before."""
-    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
-    major, minor = (parts + [0, 0])[:2]
-    return "strongly-typed" if (major, minor) >= (10, 12) else "weakly-typed"
-
-
-def cuda_gpu_name() -> str | None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except Exception:
-        return None
-    return None
-
-
-def require_tensorrt() -> dict[str, Any]:
-    """Raise a UserError with plain advice unless TensorRT can run here."""
-    status = tensorrt_status()
-    if not status["available"]:
-        raise UserError(f"TensorRT is unavailable: {status['reason']}.", TRT_ADVICE)
-    return status
-
-
-# --------------------------------------------------------------------------------------------------------------
-from benchbox.runtime.base import BaseRunner  # noqa: E402  (after the availability helpers the CLI imports)
+from benchbox.runtime.base import BaseRunner
 
 
 class TrtRunner(BaseRunner):
-    """A TensorRT engine with name-based I/O: set_input_shape, set_tensor_address, execute_async_v3."""
-
     engine = "trt"
 
     def __init__(
         self,
         artifact,
+        loader: Callable[[], tuple[Path, Any]],
         precision: str = "fp32",
-        device: str = "cuda",
         cuda_backend: str = "cuda-python",
-        max_batch: int = 32,
-        opt_batch: int = 8,
-        threads: int | None = None,
     ) -> None:
-        super().__init__(artifact, precision, "cuda" if device == "cpu" else device)
+        super().__init__(artifact, precision, "cuda")
+        self.loader = loader
         self.cuda_backend = cuda_backend
-        self.max_batch, self.opt_batch = max_batch, opt_batch
+        self.max_batch = int(getattr(loader, "max_batch", 32))
 
     def activate_impl(self) -> None:
         require_tensorrt()
         import tensorrt as trt
 
-        from benchbox.exporters.tensorrt import EngineFromOnnx
         from benchbox.runtime.cuda_memory import create_cuda_memory
 
-        built = self.artifact.manifest.get("engines", {}).get(self.precision, {})
-        builder = EngineFromOnnx(
-            self.artifact, self.precision, self.opt_batch, self.max_batch, tf32=bool(built.get("tf32", False))
-        )  # the choice made at export time
-        path, spec = builder()
+        path, spec = self.loader()
         self.mem = create_cuda_memory(self.cuda_backend)
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        self._engine = self._runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if self._engine is None:
             raise UserError(f"TensorRT could not deserialize {path}.", "Delete it; benchbox rebuilds it.")
         self._context = self._engine.create_execution_context()
@@ -107,6 +50,7 @@ class TrtRunner(BaseRunner):
         self._inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self._outputs = [n for n in names if n not in self._inputs]
         max_shape = tuple(self._engine.get_tensor_profile_shape(self._inputs[0], 0)[2])
+        self.max_batch = int(max_shape[0])
         self._buffers: dict[str, tuple[int, np.ndarray]] = {}
         self._context.set_input_shape(self._inputs[0], max_shape)
         for name in names:
@@ -119,11 +63,9 @@ class TrtRunner(BaseRunner):
             "tensorrt": trt.__version__,
             "engine": str(path),
             "cuda_backend": self.mem.name,
-            "strongly_typed": spec.extra["flags"] == [],
-            "builder_flags": spec.extra["flags"],
-            "tf32": spec.tf32,
             "profile": [list(s) for s in spec.profile],
-            "notes": builder.notes,
+            "tf32": spec.tf32,
+            "notes": list(getattr(self.loader, "notes", [])),
         }
 
     def _enqueue(self, batch: np.ndarray) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchbox.errors import UserError
-from benchbox.runtime.base import BaseRunner, UnsupportedPrecision
+from benchbox.errors import UnsupportedPrecision, UserError
+from benchbox.runtime.base import BaseRunner
 
 
 class TorchRunner(BaseRunner):
@@ -22,6 +22,11 @@ class TorchRunner(BaseRunner):
             )
         if precision in ("fp16", "bf16") and device != "cuda":
             raise UnsupportedPrecision(f"torch {precision} is only measured on CUDA.", "Use --device cuda.")
+        if artifact.source_kind == "onnx":
+            raise UnsupportedPrecision(
+                "This artifact starts from an ONNX file: there is no PyTorch model to run.",
+                "Use --engine ort (or trt); parity is measured against the FP32 ONNX file.",
+            )
 
     def activate_impl(self) -> None:
         import torch

@@ -1,0 +1,138 @@
+"""Where each set lives under a data root, and its variants, found without reading them.
+
+`set_variants` lists a set's variants (ImageNet-C has 95 folders of 50,000 images: each is read only when it is
+evaluated, so memory does not grow with the set); a variant's `read()` returns its SampleSet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchbox.datasets.catalog import (
+    C_CATEGORIES,
+    C_CORRUPTIONS,
+    C_EXTRA_CORRUPTIONS,
+    P_EXTRA_PERTURBATIONS,
+    P_PERTURBATIONS,
+    TESTSETS,
+    V2_VARIANTS,
+    TestSet,
+)
+from benchbox.datasets.readers import (
+    VariantSource,
+    expected_layout,
+    read_image_folder,
+    read_numeric_folders,
+    read_p_folder,
+    read_wnid_folders,
+)
+from benchbox.errors import UserError, printable
+from benchbox.records import SetKey
+
+
+def c_corruption_dirs(root: Path) -> dict[str, Path]:
+    known = (*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS)
+    found = {}
+    for name in known:
+        for candidate in (root / name, *(root / cat / name for cat in C_CATEGORIES)):
+            if candidate.is_dir():
+                found[name] = candidate
+                break
+    return found
+
+
+def _image_variants(spec: TestSet, folder: Path) -> list[VariantSource]:
+    return [VariantSource(SetKey(spec.name), folder, lambda: read_image_folder(folder, spec.name))]
+
+
+def _v2_variants(spec: TestSet, folder: Path, data_root: Path | None, override: Path | None) -> list[VariantSource]:
+    return [
+        VariantSource(SetKey("v2", variant), path, lambda v=variant, p=path: read_numeric_folders(p, SetKey("v2", v)))
+        for variant, path in v2_variant_dirs(data_root, override).items()
+    ]
+
+
+def _c_variants(spec: TestSet, root: Path) -> list[VariantSource]:
+    """`imagenet-c/<corruption>/<severity>/<wnid>/` (a `<category>/` level above is accepted too)."""
+    variants = []
+    for corruption, folder in c_corruption_dirs(root).items():
+        for severity in range(1, 6):
+            sev_dir = folder / str(severity)
+            if sev_dir.is_dir():
+                key = SetKey("c", f"{corruption}/{severity}")
+                variants.append(VariantSource(key, sev_dir, lambda d=sev_dir, k=key: read_wnid_folders(d, k, root)))
+    if not variants:
+        raise UserError(f"No corruption folders under {printable(root)}.", expected_layout("c"))
+    return variants
+
+
+def p_names() -> list[str]:
+    """Perturbation folder names: the 10 + 4, then the harder noise levels `_2`/`_3` (reported only)."""
+    levels = [f"{n}_{d}" for n in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS) if "noise" in n for d in (2, 3)]
+    return [*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS, *levels]
+
+
+def _p_variants(spec: TestSet, root: Path) -> list[VariantSource]:
+    variants = []
+    for name in p_names():
+        folder = root / name
+        if folder.is_dir():
+            key = SetKey("p", name)
+            variants.append(VariantSource(key, folder, lambda f=folder, k=key: read_p_folder(f, k, root)))
+    return variants
+
+
+def set_variants(
+    spec: TestSet, located: dict[str, Path | None], data_root: Path | None, overrides: dict[str, Path]
+) -> list[VariantSource] | None:
+    """The variants of a set found on disk (not read yet), or None when the set is absent."""
+    if spec.layout == "val-labels":  # ReaL: scored from val's predictions
+        return [] if located.get("val") is not None else None
+    if spec.layout == "v2":
+        return _v2_variants(spec, located.get("v2"), data_root, overrides.get("v2")) or None
+    folder = located.get(spec.name)
+    if folder is None:
+        return None
+    if not Path(folder).is_dir():
+        raise UserError(f"{spec.title}: {printable(folder)} is not a folder.", expected_layout(spec.name))
+    if spec.layout == "c":
+        return _c_variants(spec, folder)
+    if spec.layout == "p":
+        return _p_variants(spec, folder) or None
+    return _image_variants(spec, folder)
+
+
+def locate(data_root: Path | None, overrides: dict[str, Path] | None = None) -> dict[str, Path | None]:
+    """Where each set lives: `--path SET=DIR` first, then the standard names under the data root."""
+    overrides = overrides or {}
+    found: dict[str, Path | None] = {}
+    for name, spec in TESTSETS.items():
+        if name in overrides:
+            found[name] = Path(overrides[name])
+            continue
+        found[name] = None
+        if data_root is None:
+            continue
+        if name == "real":
+            candidate = data_root / "real.json"
+            found[name] = candidate if candidate.is_file() else None
+            continue
+        for rel in spec.dirs:
+            if (data_root / rel).is_dir():
+                found[name] = data_root / rel
+                break
+    return found
+
+
+def v2_variant_dirs(data_root: Path | None, override: Path | None) -> dict[str, Path]:
+    """ImageNetV2 variants present: all three under a data root, or the one folder given with --path."""
+    if override is not None:
+        name = next((v for v, dirs in V2_VARIANTS.items() if override.name in dirs), "matched-frequency")
+        return {name: override}
+    found = {}
+    for variant, dirs in V2_VARIANTS.items():
+        for rel in dirs:
+            if data_root is not None and (data_root / rel).is_dir():
+                found[variant] = data_root / rel
+                break
+    return found

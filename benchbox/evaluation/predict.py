@@ -1,0 +1,217 @@
+"""Run one set variant through every cell that still needs it: one decode feeds all cells, compact summaries
+stream to the store in chunks (an interrupted run resumes from the last chunk), finished cells are read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchbox.datasets.cache import CropCache
+from benchbox.datasets.loader import iterate_batches
+from benchbox.datasets.readers import SampleSet
+from benchbox.datasets.transforms import EvalTransform, UnreadableImage
+from benchbox.evaluation.summaries import empty, summarize, summarize_frames
+from benchbox.records import Cell
+from benchbox.store import ResultStore
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class CellPredictions:
+    """A finished cell on one variant: per-sample (or per-frame) summaries and the unreadable samples."""
+
+    summary: np.ndarray
+    unreadable: list[tuple[int, str]]  # (sample index, error)
+
+
+@dataclass
+class CellJob:
+    """One cell's share of a pass over a variant: where it resumes, what it holds, what went wrong."""
+
+    cell: Cell
+    key: str
+    runner: Callable[[], Any]  # activates the runner on first use (cached cells never load a model)
+    groups: tuple[str, ...] = ()
+    keep_logits: bool = False
+    digest: str = ""  # the samples digest the key covers
+    result: CellPredictions | None = None
+    error: BaseException | None = None
+    position: int = 0
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending_start: int = 0
+
+
+def _pack(parts: list[dict[str, Any]], none: np.ndarray) -> dict[str, np.ndarray]:
+    summaries = [p["summary"] for p in parts if p["summary"].size]
+    bad = [b for p in parts for b in p["bad"]]
+    arrays = {
+        "summary": np.concatenate(summaries) if summaries else none,
+        "bad_index": np.asarray([b[0] for b in bad], dtype=np.int64),
+        "bad_error": np.asarray(json.dumps([b[1] for b in bad])),
+    }
+    logits = [p["logits"] for p in parts if p.get("logits") is not None and p["logits"].size]
+    if logits:
+        arrays["logits"] = np.concatenate(logits)
+    return arrays
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> CellPredictions:
+    errors = json.loads(str(arrays["bad_error"]))
+    return CellPredictions(arrays["summary"], list(zip(arrays["bad_index"].tolist(), errors)))
+
+
+def _resume(store: ResultStore, jobs: list[CellJob]) -> list[CellJob]:
+    """Fill finished jobs from the store; return the others, each positioned after its stored chunks."""
+    active = []
+    for job in jobs:
+        final = store.load_final(job.key)
+        if final is not None:
+            job.result = _unpack(final)
+            continue
+        job.position, _ = store.chunk_files(job.key)
+        job.pending_start = job.position
+        active.append(job)
+    return active
+
+
+def _flush(store: ResultStore, job: CellJob, stop: int, none: np.ndarray) -> None:
+    store.save_chunk(job.key, job.pending_start, stop, _pack(job.pending, none))
+    job.pending, job.pending_start = [], stop
+
+
+def _finish(store: ResultStore, job: CellJob, none: np.ndarray) -> None:
+    _, files = store.chunk_files(job.key)
+    merged = _pack([_chunk_part(store.load_chunk(job.key, f)) for f in files], none)
+    store.save_final(job.key, merged)
+    job.result = _unpack(merged)
+
+
+def _chunk_part(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    errors = json.loads(str(arrays["bad_error"]))
+    return {"summary": arrays["summary"], "bad": list(zip(arrays["bad_index"].tolist(), errors)),
+            "logits": arrays.get("logits")}  # fmt: skip
+
+
+def _infer(job: CellJob, images: np.ndarray) -> np.ndarray | None:
+    """The cell's logits, or None after recording its error (one broken cell never stops the others)."""
+    try:
+        return job.runner().infer(images)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # UserErrors too: a TensorRT build failure fails this cell, not the run
+        job.error = exc
+        return None
+
+
+def predict_images(
+    store: ResultStore,
+    jobs: list[CellJob],
+    samples: SampleSet,
+    transform: EvalTransform,
+    batch_size: int,
+    workers: int | None,
+    chunk_samples: int,
+    cache: CropCache | None = None,
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
+    total = len(samples.samples)
+    active = _resume(store, jobs)
+    if not active:
+        return
+    labels = samples.labels
+    start = min(job.position for job in active)
+    if on_progress:
+        on_progress(start, total)
+    for batch in iterate_batches(samples.paths, transform, batch_size, workers, start=start, cache=cache):
+        images = transform.normalize_batch(batch.crops) if batch.crops.shape[0] else None
+        for job in active:
+            if job.error is not None or batch.stop <= job.position:
+                continue
+            keep = batch.indices >= job.position
+            part: dict[str, Any] = {"bad": [b for b in batch.bad if b[0] >= job.position], "logits": None}
+            if keep.any():
+                logits = _infer(job, images if keep.all() else np.ascontiguousarray(images[keep]))
+                if logits is None:
+                    continue
+                indices = batch.indices[keep]
+                part["summary"] = summarize(logits, indices, labels[indices], job.groups)
+                if job.keep_logits:
+                    part["logits"] = logits
+            else:
+                part["summary"] = empty(job.groups)
+            job.pending.append(part)
+            if batch.stop - job.pending_start >= chunk_samples or batch.stop == total:
+                _flush(store, job, batch.stop, empty(job.groups))
+        if on_progress:
+            on_progress(batch.stop, total)
+        if all(job.error is not None for job in active):
+            break
+    for job in active:
+        if job.error is None:
+            if job.pending:
+                _flush(store, job, total, empty(job.groups))
+            _finish(store, job, empty(job.groups))
+
+
+def predict_videos(
+    store: ResultStore,
+    jobs: list[CellJob],
+    samples: SampleSet,
+    transform: EvalTransform,
+    batch_size: int,
+    chunk_videos: int = 16,
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """ImageNet-P: decode each video once (PyAV), run its frames through every cell, keep per-frame top-5."""
+    from PIL import Image
+
+    from benchbox.datasets.synthesize import decode_mp4
+    from benchbox.evaluation.summaries import FRAME
+
+    frame_empty = np.zeros(0, np.dtype(FRAME))
+    total = len(samples.samples)
+    active = _resume(store, jobs)
+    if not active:
+        return
+    start = min(job.position for job in active)
+    for index in range(start, total):
+        sample = samples.samples[index]
+        try:
+            crops = np.stack([transform.crop(Image.fromarray(f)) for f in decode_mp4(sample.path)])
+            frames, bad = transform.normalize_batch(crops), []
+        except UnreadableImage as exc:
+            frames, bad = None, [(index, str(exc))]
+        for job in active:
+            if job.error is not None or index < job.position:
+                continue
+            part: dict[str, Any] = {"bad": bad, "summary": frame_empty, "logits": None}
+            if frames is not None:
+                pieces = []
+                for i in range(0, len(frames), batch_size):
+                    logits = _infer(job, np.ascontiguousarray(frames[i : i + batch_size]))
+                    if logits is None:
+                        break
+                    pieces.append(logits)
+                if job.error is not None:
+                    continue
+                logits = np.concatenate(pieces)
+                part["summary"] = summarize_frames(logits, index, sample.label)
+                part["logits"] = logits if job.keep_logits else None
+            job.pending.append(part)
+            if index + 1 - job.pending_start >= chunk_videos or index + 1 == total:
+                _flush(store, job, index + 1, frame_empty)
+        if on_progress:
+            on_progress(index + 1, total)
+        if all(job.error is not None for job in active):
+            break
+    for job in active:
+        if job.error is None:
+            if job.pending:
+                _flush(store, job, total, frame_empty)
+            _finish(store, job, frame_empty)
