@@ -134,6 +134,11 @@ def eval_(artifacts: Path, **values: Any) -> None:
         result = Evaluator(artifact, store, options, update).run()
     print_records(result.records, title=f"{artifact.model} — eval")
     print_notes(result.problems, result.warnings, result.unreadable, result.missing_sets, result.failures)
+    if result.cache:
+        from benchbox.console import console
+
+        console.print(f"preprocessed-image cache: {result.cache.get('hits', 0)} hits, {result.cache.get('misses', 0)} "
+                      "decoded", markup=False)  # fmt: skip
     _write_json(options.json, result.to_json())
     if not any(r.metric not in ("failed", "unsupported") for r in result.records):
         raise typer.Exit(1)  # nothing was scored: every cell failed, or no variant had a readable image

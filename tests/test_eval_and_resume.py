@@ -190,3 +190,28 @@ def test_cell_keys_cover_every_identity_field(tiny_artifact, tiny_images, tmp_pa
     run_eval(tiny_artifact, tmp_path / "s", tiny_images)
     keys = {r["cell_key"] for r in store.runs() if r["kind"] == "cell"}
     assert len(keys) == 2  # --limit 5 is another sample set, so another cell
+
+
+def test_file_names_that_are_not_utf8_end_to_end(tiny_artifact, tiny_images, tmp_path):
+    """eval and make-c on a val folder holding a Latin-1 file name and an unreadable one: no crash, stored and
+    printed as escapes."""
+    import os
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_images, root)
+    folder = root / "val" / "n01440764"
+    good = next(folder.glob("*.JPEG"))
+    with open(os.fsencode(folder) + b"/caf\xe9.JPEG", "wb") as handle:
+        handle.write(good.read_bytes())
+    with open(os.fsencode(folder) + b"/bad\xff.JPEG", "wb") as handle:
+        handle.write(b"not an image")
+    out = tmp_path / "r.json"
+    proc = run_cli("eval", tiny_artifact.directory, "--data-root", root, "--store", tmp_path / "s", "--json", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert any(r["metric"] == "top1" and r["n"] == 13 for r in data["records"])
+    assert any("bad\\xff.JPEG" in path for path, _ in data["unreadable"]["val"])
+    made = run_cli("make-c", root / "val", tmp_path / "c", "--corruptions", "contrast", "--severities", "1",
+                   "--workers", "1")  # fmt: skip
+    assert made.returncode == 0 and "Traceback" not in made.stderr, made.stderr[-2000:]
+    assert "bad\\xff.JPEG" in made.stdout

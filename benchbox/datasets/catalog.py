@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,10 +125,13 @@ def with_needs(names: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def _timm_info(name: str) -> str:
-    data = pkgutil.get_data("timm", f"data/_info/{name}")
-    if data is None:
-        raise FileNotFoundError(name)
-    return data.decode()
+    """A file of timm's `data/_info`, read without importing timm (which would import torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("timm is not installed")
+    return (Path(next(iter(spec.submodule_search_locations))) / "data" / "_info" / name).read_text()
 
 
 def _own_info(name: str) -> str:

@@ -31,7 +31,7 @@ def load_rgb(path: str | Path | io.BytesIO):
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            return img if img.mode == "RGB" else img.convert("RGB")  # convert() of RGB is only a copy
     except Exception as exc:
         raise UnreadableImage(f"{type(exc).__name__}: {printable(str(exc))}") from exc
 

@@ -110,7 +110,7 @@ class Evaluator:
                 try:
                     runner = create_runner(
                         engine, self.artifact, precision, options.device, threads=options.threads,
-                        cuda_backend=options.cuda_backend, max_batch=options.batch_size,
+                        cuda_backend=options.cuda_backend, max_batch=options.batch_size, pipeline=True,
                     )  # fmt: skip
                 except UnsupportedPrecision as exc:
                     self._record_unsupported(self._cell(engine, precision), exc.message, plan)

@@ -76,7 +76,8 @@ def quantize(
         }
     if method == "entropy":
         settings["extra_options"]["CalibTensorRangeSymmetric"] = flavour == "int8"
-    settings["extra_options"]["CalibStridedMinMax"] = calibration_stride(len(reader), stride)
+    strided = calibration_stride(len(reader), stride)
+    settings["extra_options"]["CalibStridedMinMax"] = strided
     tmp = out_path.with_suffix(".tmp.onnx")
     quantize_static(
         str(pre_path),
@@ -93,6 +94,7 @@ def quantize(
         "weights": "int8 symmetric per-channel" + (" (7-bit, reduce_range)" if settings["reduce_range"] else ""),
         "format": "QDQ",
         "method": method,
+        "calibration_stride": strided,  # images whose activations were held at once
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from benchbox.errors import UserError, unknown_name
 
 ENGINES = ("torch", "ort", "trt")
@@ -19,7 +21,8 @@ def check_engine_device(engine: str, device: str) -> None:
 def create_runner(engine: str, artifact, precision: str = "fp32", device: str = "cpu", **options):
     """The runner for an engine name over an artifact at a precision (nothing is loaded until `activate`).
 
-    options: threads, cuda_backend (TensorRT), max_batch (the TensorRT profile's largest batch).
+    options: threads, cuda_backend (TensorRT), max_batch (the TensorRT profile's largest batch), pipeline
+    (True for eval: the runner shares the CPU with decoding, so ONNX Runtime's idle threads must not spin).
     """
     check_engine_device(engine, device)
     threads = options.get("threads")
@@ -30,7 +33,9 @@ def create_runner(engine: str, artifact, precision: str = "fp32", device: str = 
     if engine == "ort":
         from benchbox.runtime.onnxrt import OrtRunner
 
-        return OrtRunner(artifact, precision, device, threads=threads)
+        pipeline = bool(options.get("pipeline", False))
+        lanes = options.get("lanes") or (2 if pipeline and (os.cpu_count() or 1) >= 2 else 1)
+        return OrtRunner(artifact, precision, device, threads=threads, spin=not pipeline, lanes=lanes)
     from benchbox.exporters.tensorrt import EngineFromOnnx
     from benchbox.runtime.tensorrt import TrtRunner
 
