@@ -47,16 +47,22 @@ def run_bench(
             cell = Cell(artifact.model, engine, options.device, precision)
             try:
                 runner = create_runner(
-                    engine, artifact, precision, options.device, threads=options.threads,
-                    cuda_backend=options.cuda_backend, max_batch=max(options.batch_sizes),
-                )  # fmt: skip
+                    engine,
+                    artifact,
+                    precision,
+                    options.device,
+                    threads=options.threads,
+                    cuda_backend=options.cuda_backend,
+                    max_batch=max(options.batch_sizes),
+                )
             except UnsupportedPrecision as exc:
                 _record_failure(store, result, cell, exc.message, options.mode, unsupported=True)
                 continue
             try:
                 for batch_size in options.batch_sizes:
-                    _bench_cell(artifact, store, options, runner, cell, batch_size, env_id, result, on_progress,
-                                skip_done)  # fmt: skip
+                    _bench_cell(
+                        artifact, store, options, runner, cell, batch_size, env_id, result, on_progress, skip_done
+                    )
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # recorded, and the other cells go on
@@ -73,24 +79,36 @@ def run_bench(
 
 def _record_failure(store, result, cell: Cell, message: str, mode: str, env_id: str = "", unsupported=False) -> None:
     record = failure_record(cell, message, unsupported=unsupported)
-    run_id = store.start_run(content_key({"bench": [cell.model, cell.engine, cell.device, cell.precision],
-                                          "mode": mode, "env": env_id, "why": message}), "latency", cell,
-                             mode=mode)  # fmt: skip
+    run_id = store.start_run(
+        content_key(
+            {
+                "bench": [cell.model, cell.engine, cell.device, cell.precision],
+                "mode": mode,
+                "env": env_id,
+                "why": message,
+            }
+        ),
+        "latency",
+        cell,
+        mode=mode,
+    )
     store.fail_run(run_id, message, [record])
     result.records.append(record)
     result.failures.append(f"{cell.column}: {message}")
 
 
 def _bench_cell(artifact, store, options, runner, cell, batch_size, env_id, result, on_progress, skip_done) -> None:
-    key = content_key({
-        "cell": [cell.model, cell.engine, cell.device, cell.precision],
-        "batch_size": batch_size,
-        "mode": options.mode,
-        "artifact": artifact.key_for(cell.engine, cell.device, cell.precision),
-        "threads": options.threads,
-        "env": env_id,
-        "duration": options.duration,
-    })  # fmt: skip
+    key = content_key(
+        {
+            "cell": [cell.model, cell.engine, cell.device, cell.precision],
+            "batch_size": batch_size,
+            "mode": options.mode,
+            "artifact": artifact.key_for(cell.engine, cell.device, cell.precision),
+            "threads": options.threads,
+            "env": env_id,
+            "duration": options.duration,
+        }
+    )
     existing = store.find_run(key)
     if skip_done and existing is not None and existing["status"] == "done":
         result.records += store.records_for_run(existing["id"])
@@ -112,7 +130,7 @@ def _bench_cell(artifact, store, options, runner, cell, batch_size, env_id, resu
     records = [
         Record(
             cell, metric, value, stats.iterations, batch_size=batch_size, mode=options.mode, flags=flags, extra=extra
-        )  # fmt: skip
+        )
         for metric, value in summary.items()
     ]
     if flags:
@@ -138,6 +156,7 @@ def summary_records(records: list[Record], model: str, engine: str, device: str)
         throughput = [r for r in rows if r.metric == "throughput_ips" and r.value is not None]
         if throughput:
             best = max(throughput, key=lambda r: r.value)
-            out.append(Record(cell, "offline_throughput_ips", best.value, best.n, batch_size=best.batch_size,
-                              mode=best.mode))  # fmt: skip
+            out.append(
+                Record(cell, "offline_throughput_ips", best.value, best.n, batch_size=best.batch_size, mode=best.mode)
+            )
     return out

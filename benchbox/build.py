@@ -67,8 +67,15 @@ def build_artifacts(
         selected = select_calibration_files(Path(export.calib_data), export.calib_size + PARITY_HELD_OUT)
         calib_files, parity_files = selected[: export.calib_size], selected[export.calib_size :]
     step(f"FP32 ONNX of {model} (opset {export.opset}) with a parity check")
-    artifact = OnnxFromTorch(model, out, model_options.checkpoint, export.opset, [str(p) for p in parity_files] or None,
-                             model_options=model_options, offline=export.offline)()  # fmt: skip
+    artifact = OnnxFromTorch(
+        model,
+        out,
+        model_options.checkpoint,
+        export.opset,
+        [str(p) for p in parity_files] or None,
+        model_options=model_options,
+        offline=export.offline,
+    )()
     if "fp16" in export.precisions:
         step("FP16: activation ranges, conversion, parity against FP32")
         Fp16FromOnnx(artifact, calib_files, parity_files).run()

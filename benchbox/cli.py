@@ -64,8 +64,9 @@ def _command(name: str, options: list[Opt], leading: list[inspect.Parameter], sk
 
 
 def _argument(name: str, annotation: Any, default: Any, help_text: str) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Argument(default, help=help_text),
-                             annotation=annotation)  # fmt: skip
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=typer.Argument(default, help=help_text), annotation=annotation
+    )
 
 
 def _split(values: dict[str, Any], options: list[Opt]) -> dict[str, Any]:
@@ -91,9 +92,19 @@ def _write_json(path: Path | None, payload: dict) -> None:
 ARTIFACTS = _argument("artifacts", Path, ..., "Artifact directory from benchbox export.")
 
 
-@_command("export", [*MODEL_OPTIONS, *EXPORT_OPTIONS],
-          [_argument("model", str, "efficientnet_lite0", "efficientnet_lite0|1|2, a timm name, torchvision:NAME, "
-                     "hf-hub:ORG/NAME, module:callable or a path to an .onnx file")])  # fmt: skip
+@_command(
+    "export",
+    [*MODEL_OPTIONS, *EXPORT_OPTIONS],
+    [
+        _argument(
+            "model",
+            str,
+            "efficientnet_lite0",
+            "efficientnet_lite0|1|2, a timm name, torchvision:NAME, "
+            "hf-hub:ORG/NAME, module:callable or a path to an .onnx file",
+        )
+    ],
+)
 def export(model: str, **values: Any) -> None:
     """Export MODEL to ONNX artifacts (one per precision) with parity figures in manifest.json."""
     from benchbox.build import build_artifacts
@@ -137,8 +148,10 @@ def eval_(artifacts: Path, **values: Any) -> None:
     if result.cache:
         from benchbox.console import console
 
-        console.print(f"preprocessed-image cache: {result.cache.get('hits', 0)} hits, {result.cache.get('misses', 0)} "
-                      "decoded", markup=False)  # fmt: skip
+        console.print(
+            f"preprocessed-image cache: {result.cache.get('hits', 0)} hits, {result.cache.get('misses', 0)} decoded",
+            markup=False,
+        )
     _write_json(options.json, result.to_json())
     if not any(r.metric not in ("failed", "unsupported") for r in result.records):
         raise typer.Exit(1)  # nothing was scored: every cell failed, or no variant had a readable image
@@ -158,8 +171,16 @@ def bench(artifacts: Path, **values: Any) -> None:
     artifact = Artifact.load(artifacts)
     with progress_bars() as update:
         result = run_bench(artifact, ResultStore(options.store), options, update)
-    shown = ("latency_p50_ms", "latency_p99_ms", "throughput_ips", "latency_cv", "singlestream_p90_ms",
-             "offline_throughput_ips", "unsupported", "failed")  # fmt: skip
+    shown = (
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "throughput_ips",
+        "latency_cv",
+        "singlestream_p90_ms",
+        "offline_throughput_ips",
+        "unsupported",
+        "failed",
+    )
     print_records(
         [r for r in result.records if r.metric in shown],
         title=f"{artifact.model} — latency ({options.device}, {options.mode})",
@@ -179,6 +200,62 @@ def _check_engines(engines: list[str]) -> None:
         from benchbox.environment import require_tensorrt
 
         require_tensorrt()
+
+
+@app.command()
+def lint(
+    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
+    trt: str | None = typer.Option(
+        None,
+        help="TensorRT version to check against, e.g. 10.16 or 11.5 (default: the "
+        "installed one, else the newest in the table).",
+    ),
+    batch_sizes: str = typer.Option("1,8,32", help="Batch sizes the engines must accept."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store (the lint records gate `check`)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the findings as JSON."),
+) -> None:
+    """TensorRT readiness of every ONNX file of an artifact, on any CPU: operators, types, opset, Q/DQ rules,
+    dynamic batch, FP16 overflow. Exit 0 clean, 1 with errors."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchbox.artifact import Artifact
+    from benchbox.console import console
+    from benchbox.exporters.lint import lint_records
+    from benchbox.store import ResultStore
+
+    sizes = convert(Opt("batch_sizes", "ints", None, "batch sizes", minimum=1), batch_sizes, CLI)
+    _check_json_target(json_out)
+    if trt is None:
+        from benchbox.environment import tensorrt_status
+
+        trt = tensorrt_status()["version"]
+    artifact = Artifact.load(artifacts)
+    records = lint_records(artifact, ResultStore(store), trt, sizes)
+    table = Table(title=escape(f"{artifact.model}: TensorRT readiness ({records[0].extra['trt'] if records else trt})"))
+    for column in ("file", "rule", "severity", "where", "finding"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        for finding in record.extra["findings"]:
+            table.add_row(
+                *(
+                    escape(str(x))
+                    for x in (
+                        record.cell.precision,
+                        finding["rule"],
+                        finding["severity"],
+                        finding["where"],
+                        finding["message"],
+                    )
+                )
+            )
+    console.print(table)
+    errors = sum(int(r.value) for r in records if r.metric == "trt_lint_errors")
+    files = ", ".join(sorted({r.cell.precision for r in records}))
+    console.print(f"{errors} error(s) in {files}" if errors else f"clean: {files}", markup=False)
+    _write_json(json_out, {"records": [r.to_json() for r in records]})
+    if errors:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -203,8 +280,14 @@ def datasets(
     for column in ("set", "found", "where", "images", "official", "problems"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        cells = [row["set"], "yes" if row["found"] else "no", row["where"] or "—", row["count"] or "—",
-                 row["official"] or "—", "; ".join(row["problems"])]  # fmt: skip
+        cells = [
+            row["set"],
+            "yes" if row["found"] else "no",
+            row["where"] or "—",
+            row["count"] or "—",
+            row["official"] or "—",
+            "; ".join(row["problems"]),
+        ]
         table.add_row(*(escape(str(c)) for c in cells))
     console.print(table)
     _write_json(json_out, {"sets": rows})
@@ -232,8 +315,16 @@ def make_c_command(
     levels = convert(Opt("severities", "ints", None, "1..5", minimum=1, maximum=5), severities, CLI)
     names = convert(Opt("corruptions", "list", None, "names"), corruptions, CLI) if corruptions else None
     with progress_bars() as update:
-        summary = make_c(val_dir, out, names, levels, convert(LIMIT, limit, CLI), convert(SEED, seed, CLI),
-                         convert(WORKERS, workers, CLI), on_progress=update)  # fmt: skip
+        summary = make_c(
+            val_dir,
+            out,
+            names,
+            levels,
+            convert(LIMIT, limit, CLI),
+            convert(SEED, seed, CLI),
+            convert(WORKERS, workers, CLI),
+            on_progress=update,
+        )
     console.print(
         f"{summary['images']} images x {len(summary['corruptions'])} corruptions x "
         f"{len(summary['severities'])} severities -> {printable(out)} (labelled synthesized)",
@@ -258,10 +349,20 @@ def make_p_command(
 
     names = convert(Opt("perturbations", "list", None, "names"), perturbations, CLI) if perturbations else None
     with progress_bars() as update:
-        summary = make_p(val_dir, out, names, convert(LIMIT, limit, CLI), convert(SEED, seed, CLI),
-                         convert(WORKERS, workers, CLI), on_progress=update)  # fmt: skip
-    console.print(f"{summary['images']} images x {len(summary['perturbations'])} perturbations -> {printable(out)} "
-                  "(labelled synthesized)", markup=False)  # fmt: skip
+        summary = make_p(
+            val_dir,
+            out,
+            names,
+            convert(LIMIT, limit, CLI),
+            convert(SEED, seed, CLI),
+            convert(WORKERS, workers, CLI),
+            on_progress=update,
+        )
+    console.print(
+        f"{summary['images']} images x {len(summary['perturbations'])} perturbations -> {printable(out)} "
+        "(labelled synthesized)",
+        markup=False,
+    )
     for error in summary["unreadable"]:
         console.print(f"unreadable, skipped: {error}", markup=False)
 

@@ -47,8 +47,17 @@ def print_records(records: Iterable[Record], title: str = "Results", extra_colum
     for column in columns:
         table.add_column(column, overflow="fold")
     for r in records:
-        row = [r.cell.engine or "", r.cell.precision or "", r.cell.testset or "", r.cell.variant or "", r.metric,
-               format_value(r), "" if r.n is None else str(r.n), r.reference or "", ",".join(r.flags)]  # fmt: skip
+        row = [
+            r.cell.engine or "",
+            r.cell.precision or "",
+            r.cell.testset or "",
+            r.cell.variant or "",
+            r.metric,
+            format_value(r),
+            "" if r.n is None else str(r.n),
+            r.reference or "",
+            ",".join(r.flags),
+        ]
         if extra_column:
             row.insert(4, str(getattr(r, extra_column, None) or ""))
         table.add_row(*(escape(str(x)) for x in row))
@@ -117,8 +126,9 @@ class Steps:
 
     def done(self) -> None:
         if self._started is not None:
-            err_console.print(f"[green]✓[/green] {escape(self.prefix + self._text)} "
-                              f"({time.perf_counter() - self._started:.1f} s)")  # fmt: skip
+            err_console.print(
+                f"[green]✓[/green] {escape(self.prefix + self._text)} ({time.perf_counter() - self._started:.1f} s)"
+            )
             self._started = None
 
 

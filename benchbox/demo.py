@@ -33,12 +33,22 @@ def run_demo(data_root: Path | None, out: Path) -> int:
         if not (generated / "val").is_dir():
             write_image_folder(generated / "val", DEMO_WNIDS, per_class=4, seed=2)
         data_root = generated
-        console.print("No --data-root: using 32 generated images. They show agreement between engines and "
-                      "precisions, [bold]not accuracy[/bold].")  # fmt: skip
+        console.print(
+            "No --data-root: using 32 generated images. They show agreement between engines and "
+            "precisions, [bold]not accuracy[/bold]."
+        )
     console.rule(f"1. export {DEMO_MODEL}: FP32 ONNX, FP16, INT8 (TensorRT and CPU flavours)")
     console.print("INT8 is calibrated on 32 generated images (the demo has no calibration split of real data).")
-    export = parse_options(ExportOptions, {"precisions": ["fp32", "fp16", "int8"], "calib_data": generated / "calib",
-                                           "calib_size": 32, "calib_method": "minmax"}, "the demo")  # fmt: skip
+    export = parse_options(
+        ExportOptions,
+        {
+            "precisions": ["fp32", "fp16", "int8"],
+            "calib_data": generated / "calib",
+            "calib_size": 32,
+            "calib_method": "minmax",
+        },
+        "the demo",
+    )
     steps = Steps("  ")
     with quiet_libraries():
         note = "benchbox demo: generated images, not ImageNet"
@@ -46,8 +56,10 @@ def run_demo(data_root: Path | None, out: Path) -> int:
     steps.done()
     for precision, entry in artifact.manifest["files"].items():
         parity = entry["parity"]
-        console.print(f"  {precision:9s} max|Δlogit| {parity['max_abs_diff']:.3g}, top-1 agreement "
-                      f"{parity['top1_agreement']:.1f}% vs {parity['reference']} ({parity['source']})")  # fmt: skip
+        console.print(
+            f"  {precision:9s} max|Δlogit| {parity['max_abs_diff']:.3g}, top-1 agreement "
+            f"{parity['top1_agreement']:.1f}% vs {parity['reference']} ({parity['source']})"
+        )
 
     store = ResultStore(out / "store")
     sets = "all"
@@ -56,15 +68,28 @@ def run_demo(data_root: Path | None, out: Path) -> int:
 
         console.rule("2. synthesized ImageNet-C on the generated images (15 corruptions, severities 1, 3, 5)")
         with progress_bars() as update:
-            make_c(generated / "val", generated / "imagenet-c", corruptions=list(C_CORRUPTIONS), severities=[1, 3, 5],
-                   limit=16, workers=2, on_progress=update)  # fmt: skip
+            make_c(
+                generated / "val",
+                generated / "imagenet-c",
+                corruptions=list(C_CORRUPTIONS),
+                severities=[1, 3, 5],
+                limit=16,
+                workers=2,
+                on_progress=update,
+            )
         sets = "val,c"
     console.rule("3. evaluate: ONNX Runtime (fp32, fp16, int8) on every set present; PyTorch eager (fp32) on val")
     result = EvalResult()
     with progress_bars() as update:
         for engine, engine_sets in (("ort", sets), ("torch", "val")):
-            values = {"engines": [engine], "precisions": ["fp32", "fp16", "int8"], "sets": engine_sets,
-                      "data_root": data_root, "batch_size": 16, "store": out / "store"}  # fmt: skip
+            values = {
+                "engines": [engine],
+                "precisions": ["fp32", "fp16", "int8"],
+                "sets": engine_sets,
+                "data_root": data_root,
+                "batch_size": 16,
+                "store": out / "store",
+            }
             part = Evaluator(artifact, store, parse_options(EvalOptions, values, "the demo"), update).run()
             for name in ("records", "problems", "warnings", "failures"):
                 getattr(result, name).extend(getattr(part, name))
@@ -75,16 +100,23 @@ def run_demo(data_root: Path | None, out: Path) -> int:
     records = [r for r in result.records if r.metric in shown and (r.cell.testset != "c" or not r.cell.variant)]
     print_records(records, title=f"{DEMO_MODEL} on {data_root if real_data else 'generated images (agreement only)'}")
     expected = ("only measured on CUDA", "no int8 path")
-    print_notes(result.problems, result.warnings, result.unreadable, result.missing_sets,
-                [f for f in result.failures if not any(e in f for e in expected)])  # fmt: skip
+    print_notes(
+        result.problems,
+        result.warnings,
+        result.unreadable,
+        result.missing_sets,
+        [f for f in result.failures if not any(e in f for e in expected)],
+    )
     if real_data:
         console.print(
             "INT8 here was calibrated on generated images, not on ImageNet: expect it to lose accuracy. "
             "For a fair INT8 figure, export with --calib-data pointing at real images kept out of the test."
         )
     else:
-        console.print("mCE above is on synthesized corruptions of generated images: it shows the pipeline, not the "
-                      "model's robustness.")  # fmt: skip
+        console.print(
+            "mCE above is on synthesized corruptions of generated images: it shows the pipeline, not the "
+            "model's robustness."
+        )
 
     console.rule("4. latency: ONNX Runtime, batch 1 and 8, 1 s per cell (synthetic input)")
     bench_options = parse_options(
@@ -100,8 +132,11 @@ def run_demo(data_root: Path | None, out: Path) -> int:
     )
     with progress_bars() as update:
         bench = run_bench(artifact, store, bench_options, update)
-    print_records([r for r in bench.records if r.metric in ("latency_p50_ms", "latency_p99_ms", "throughput_ips")],
-                  title="latency (end to end, CPU)", extra_column="batch_size")  # fmt: skip
+    print_records(
+        [r for r in bench.records if r.metric in ("latency_p50_ms", "latency_p99_ms", "throughput_ips")],
+        title="latency (end to end, CPU)",
+        extra_column="batch_size",
+    )
     for warning in bench.warnings:
         console.print(warning, markup=False, style="yellow")
 
@@ -109,8 +144,10 @@ def run_demo(data_root: Path | None, out: Path) -> int:
     paths = build_report(store.directory, out / "report")
     code = check_and_print(store.directory, None)
     if not real_data:
-        console.print("(On generated images the accuracy gates are skipped and the agreement gates decide: the "
-                      "verdict exercises the gates, it does not judge the model.)")  # fmt: skip
+        console.print(
+            "(On generated images the accuracy gates are skipped and the agreement gates decide: the "
+            "verdict exercises the gates, it does not judge the model.)"
+        )
     console.print(f"report: {paths['html']}", markup=False)
     console.print(f"verdict: {['READY', 'NOT READY', 'CANNOT DECIDE'][code]} (exit code of `benchbox check`: {code})")
     return 0

@@ -11,9 +11,17 @@ from typing import Any
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "fma")
 VERSIONED_LIBRARIES = (
-    "benchbox", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "timm", "numpy", "pillow", "tensorrt",
+    "benchbox",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "timm",
+    "numpy",
+    "pillow",
+    "tensorrt",
     "polygraphy",
-)  # fmt: skip
+)
 
 
 def library_versions() -> dict[str, str | None]:

@@ -52,56 +52,97 @@ class Opt:
 
 def _common(engines_default: tuple[str, ...] = ("ort",)) -> list[Opt]:
     return [
-        Opt("engines", "list", list(engines_default), "Engines: torch, ort, trt (comma list).", choices=ENGINES,
-            flag="--engine"),
-        Opt("device", "choice", "cpu", "cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider).",
-            choices=DEVICES),
+        Opt(
+            "engines",
+            "list",
+            list(engines_default),
+            "Engines: torch, ort, trt (comma list).",
+            choices=ENGINES,
+            flag="--engine",
+        ),
+        Opt(
+            "device",
+            "choice",
+            "cpu",
+            "cpu, cuda (ORT CUDA provider, torch, trt) or tensorrt (ORT TensorRT provider).",
+            choices=DEVICES,
+        ),
         Opt("threads", "int", None, "Inference threads (ONNX Runtime intra-op / torch).", minimum=1),
-        Opt("cuda_backend", "choice", "cuda-python", "TensorRT device memory: cuda-python or pycuda.",
-            choices=CUDA_BACKENDS),
+        Opt(
+            "cuda_backend",
+            "choice",
+            "cuda-python",
+            "TensorRT device memory: cuda-python or pycuda.",
+            choices=CUDA_BACKENDS,
+        ),
         Opt("store", "path", Path("benchbox-results"), "Results store directory.", plan=False),
         Opt("json", "path", None, "Also write {'records': [...]} to this file.", plan=False),
-    ]  # fmt: skip
+    ]
 
 
 MODEL_OPTIONS = [
-    Opt("name", "str", "efficientnet_lite0", "Model: efficientnet_lite0|1|2, a timm name, torchvision:NAME, "
-        "hf-hub:ORG/NAME, module:callable or a path to an .onnx file.", cli=False),
+    Opt(
+        "name",
+        "str",
+        "efficientnet_lite0",
+        "Model: efficientnet_lite0|1|2, a timm name, torchvision:NAME, "
+        "hf-hub:ORG/NAME, module:callable or a path to an .onnx file.",
+        cli=False,
+    ),
     Opt("checkpoint", "path", None, "State dict to load (weights_only=True)."),
     Opt("input_size", "ints", None, "ONNX source: input C,H,W (e.g. 3,224,224).", minimum=1, length=3),
     Opt("mean", "floats", None, "ONNX source: normalisation mean per channel.", length=3),
     Opt("std", "floats", None, "ONNX source: normalisation std per channel.", positive=True, length=3),
-    Opt("crop_pct", "float", None, "ONNX source: centre-crop fraction (resize to size / crop_pct).",
-        positive=True, maximum=1.0),
+    Opt(
+        "crop_pct",
+        "float",
+        None,
+        "ONNX source: centre-crop fraction (resize to size / crop_pct).",
+        positive=True,
+        maximum=1.0,
+    ),
     Opt("interpolation", "choice", None, "ONNX source: resize interpolation.", choices=INTERPOLATIONS),
     Opt("data_config", "path", None, "ONNX source: a JSON file with input_size/mean/std/crop_pct/interpolation."),
     Opt("config_from", "str", None, "ONNX source: borrow the preprocessing of this timm model name."),
-]  # fmt: skip
+]
 
 EXPORT_OPTIONS = [
     Opt("out", "path", None, "Artifact directory (default: artifacts/MODEL).", plan=False),
-    Opt("precisions", "list", ["fp32"], "fp32, fp16, int8 (builds both INT8 flavours), int8-cpu.",
-        choices=EXPORT_PRECISIONS),
+    Opt(
+        "precisions",
+        "list",
+        ["fp32"],
+        "fp32, fp16, int8 (builds both INT8 flavours), int8-cpu.",
+        choices=EXPORT_PRECISIONS,
+    ),
     Opt("calib_data", "path", None, "Images for INT8 calibration (ImageNet-style or flat folder)."),
     Opt("calib_size", "int", 256, "How many calibration images (seeded, class-balanced).", minimum=1),
-    Opt("calib_method", "choice", "entropy", "INT8 calibration: minmax, entropy or percentile.",
-        choices=CALIB_METHODS),
+    Opt("calib_method", "choice", "entropy", "INT8 calibration: minmax, entropy or percentile.", choices=CALIB_METHODS),
     Opt("opset", "int", 18, "ONNX opset of the export.", minimum=13, maximum=23),
     Opt("trt", "bool", False, "Also build TensorRT engines (needs a GPU and TensorRT)."),
     Opt("tf32", "bool", False, "Allow TF32 maths in FP32 TensorRT engines (off by default)."),
     Opt("offline", "bool", False, "Never download weights (also when HF_HUB_OFFLINE is set)."),
-]  # fmt: skip
+]
 
 EVAL_OPTIONS = [
     *_common(),
-    Opt("precisions", "list", ["fp32"], "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
-        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt")),
+    Opt(
+        "precisions",
+        "list",
+        ["fp32"],
+        "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
+        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt"),
+    ),
     Opt("sets", "sets", "val", "Test sets: val, real, v2, sketch, a, r, o, c, p (comma list) or all."),
     Opt("data_root", "path", None, "Folder holding the test sets (see benchbox datasets)."),
     Opt("paths", "paths", {}, "SET=DIR for one set (repeatable).", flag="--path"),
     Opt("real_labels", "path", None, "real.json when it is not in the data root."),
-    Opt("p_baseline", "str", None, "ImageNet-P normaliser for mFR/mT5D: a JSON file or a model name with fp32 "
-        "ImageNet-P results in the store."),
+    Opt(
+        "p_baseline",
+        "str",
+        None,
+        "ImageNet-P normaliser for mFR/mT5D: a JSON file or a model name with fp32 ImageNet-P results in the store.",
+    ),
     Opt("limit", "int", None, "Score an evenly spread subset of N images per set variant.", minimum=1),
     Opt("batch_size", "int", 32, "Images per inference batch.", minimum=1),
     Opt("workers", "int", None, "Decode threads (default: the CPU count, at most 8).", minimum=1),
@@ -111,19 +152,29 @@ EVAL_OPTIONS = [
     Opt("no_cache", "bool", False, "Do not read or write the preprocessed-image cache."),
     Opt("cache_size_gb", "float", 20.0, "Size bound of the preprocessed-image cache, in GB.", positive=True),
     Opt("chunk_samples", "int", 512, "Samples per stored prediction chunk.", minimum=1, cli=False, plan=False),
-]  # fmt: skip
+]
 
 BENCH_OPTIONS = [
     *_common(),
-    Opt("precisions", "list", ["fp32"], "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
-        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt")),
+    Opt(
+        "precisions",
+        "list",
+        ["fp32"],
+        "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
+        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt"),
+    ),
     Opt("batch_sizes", "ints", [1, 8, 32], "Batch sizes to time (comma list).", minimum=1),
     Opt("warmup", "float", 1.0, "Warm-up seconds per cell.", minimum=0.0),
     Opt("duration", "float", 3.0, "Timed seconds per cell (at least --min-iterations runs).", positive=True),
     Opt("min_iterations", "int", 10, "Fewest timed iterations per cell.", minimum=1),
-    Opt("mode", "choice", "end-to-end", "end-to-end (host in, host out) or compute (device-resident input).",
-        choices=LATENCY_MODES),
-]  # fmt: skip
+    Opt(
+        "mode",
+        "choice",
+        "end-to-end",
+        "end-to-end (host in, host out) or compute (device-resident input).",
+        choices=LATENCY_MODES,
+    ),
+]
 
 
 def _default(opt: Opt) -> Any:

@@ -77,15 +77,21 @@ def load_plan(path: Path) -> Plan:
     where = printable(path)
     for section in raw:
         if section not in SECTIONS:
-            raise UserError(f"Unknown section [{section}] in {where}.{did_you_mean(section, list(SECTIONS))}",
-                            f"Known sections: {', '.join(SECTIONS)}")  # fmt: skip
+            raise UserError(
+                f"Unknown section [{section}] in {where}.{did_you_mean(section, list(SECTIONS))}",
+                f"Known sections: {', '.join(SECTIONS)}",
+            )
     base = path.parent.resolve()
     output = _table(raw, "output", where) or {}
     for key in output:
         if key != "dir":
             raise UserError(f"Unknown option {key!r} in [output] of {where}.{did_you_mean(key, ['dir'])}")
-    out = convert(Opt("dir", "path", "benchbox-run", "output folder"), output.get("dir", "benchbox-run"),
-                  f"[output] of {where}", base)  # fmt: skip
+    out = convert(
+        Opt("dir", "path", "benchbox-run", "output folder"),
+        output.get("dir", "benchbox-run"),
+        f"[output] of {where}",
+        base,
+    )
     models_raw = raw.get("models")
     if not isinstance(models_raw, list) or not models_raw or not all(isinstance(m, dict) for m in models_raw):
         raise UserError(f"Plan {where} has no [[models]] entries.", 'Add e.g. [[models]] name = "efficientnet_lite0".')
@@ -143,8 +149,13 @@ def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, 
     outcome = PlanOutcome()
     for model in plan.models:
         try:
-            artifact = build_artifacts(model.name, artifact_dir(plan, model), plan.export, model,
-                                       on_step=lambda text, m=model.name: echo(f"export {m}: {text}"))  # fmt: skip
+            artifact = build_artifacts(
+                model.name,
+                artifact_dir(plan, model),
+                plan.export,
+                model,
+                on_step=lambda text, m=model.name: echo(f"export {m}: {text}"),
+            )
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a broken model is recorded; the other models go on

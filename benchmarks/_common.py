@@ -20,8 +20,11 @@ def lite0_artifact(precisions: list[str], workdir: Path | None = None):
         write_image_folder(calib, ["n01440764", "n02085620", "n02123045", "n04037443"], per_class=8, seed=7)
     from benchbox.options import ExportOptions, parse_options
 
-    options = parse_options(ExportOptions, {"precisions": precisions, "calib_data": calib, "calib_size": 32,
-                                            "calib_method": "minmax"}, "a benchmark")  # fmt: skip
+    options = parse_options(
+        ExportOptions,
+        {"precisions": precisions, "calib_data": calib, "calib_size": 32, "calib_method": "minmax"},
+        "a benchmark",
+    )
     return build_artifacts("efficientnet_lite0", workdir / "lite0", options)
 
 

@@ -20,9 +20,23 @@ import numpy as np
 
 
 def export_peak(calib: Path, size: int, out: Path) -> tuple[float, int]:
-    command = [sys.executable, "-m", "benchbox.cli", "export", "efficientnet_lite0", "--out", str(out),
-               "--precisions", "fp32,int8", "--calib-data", str(calib), "--calib-size", str(size),
-               "--calib-method", "entropy"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchbox.cli",
+        "export",
+        "efficientnet_lite0",
+        "--out",
+        str(out),
+        "--precisions",
+        "fp32,int8",
+        "--calib-data",
+        str(calib),
+        "--calib-size",
+        str(size),
+        "--calib-method",
+        "entropy",
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -93,8 +93,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                        help="int8: both run the int8-cpu (U8S8) file")  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=("fp32", "int8"), default="fp32", help="int8: both run the int8-cpu (U8S8) file"
+    )
     args = parser.parse_args()
     from benchbox.datasets.catalog import imagenet_wnids
     from benchbox.datasets.readers import read_image_folder
@@ -107,14 +108,42 @@ def main() -> None:
     class_map.write_text("\n".join(imagenet_wnids()) + "\n")
     limit = machine_limit(artifact, paths, args.batch, file)
     cfg = artifact.data_config
-    peer = [sys.executable, "-c", PEER, str(artifact.file_for(file)), str(args.data_root / "val"), str(class_map),
-            str(args.batch), str(args.workers), str(cfg.input_size[1]), str(cfg.crop_pct), cfg.interpolation,
-            ",".join(map(str, cfg.mean)), ",".join(map(str, cfg.std))]  # fmt: skip
+    peer = [
+        sys.executable,
+        "-c",
+        PEER,
+        str(artifact.file_for(file)),
+        str(args.data_root / "val"),
+        str(class_map),
+        str(args.batch),
+        str(args.workers),
+        str(cfg.input_size[1]),
+        str(cfg.crop_pct),
+        cfg.interpolation,
+        ",".join(map(str, cfg.mean)),
+        ",".join(map(str, cfg.std)),
+    ]
 
     def ours(cache: Path, store: Path) -> list[str]:
-        return [sys.executable, "-m", "benchbox.cli", "eval", str(artifact.directory), "--data-root",
-                str(args.data_root), "--store", str(store), "--batch-size", str(args.batch), "--workers",
-                str(args.workers), "--cache-dir", str(cache), "--precisions", args.precision]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "benchbox.cli",
+            "eval",
+            str(artifact.directory),
+            "--data-root",
+            str(args.data_root),
+            "--store",
+            str(store),
+            "--batch-size",
+            str(args.batch),
+            "--workers",
+            str(args.workers),
+            "--cache-dir",
+            str(cache),
+            "--precisions",
+            args.precision,
+        ]
 
     times: dict[str, list[float]] = {"timm": [], "cold": [], "warm": []}
     for round_ in range(args.rounds):
@@ -125,15 +154,23 @@ def main() -> None:
         times["warm"].append(timed(ours(cache, store)))
     n = len(paths)
     rate = {k: n / statistics.median(v) for k, v in times.items()}
-    print(f"{file} ONNX, {n} images, batch {args.batch}, {args.workers} decode workers, {limit['cores']} cores, "
-          f"medians of {args.rounds} alternating rounds (whole processes)")  # fmt: skip
-    print(f"D (decode + preprocessing) {limit['D']:.2f} CPU ms/image; I (inference, batch {args.batch}) "
-          f"{limit['I']:.2f} CPU ms/image; limit N/(D+I) = {limit['limit']:.1f} images/s")  # fmt: skip
+    print(
+        f"{file} ONNX, {n} images, batch {args.batch}, {args.workers} decode workers, {limit['cores']} cores, "
+        f"medians of {args.rounds} alternating rounds (whole processes)"
+    )
+    print(
+        f"D (decode + preprocessing) {limit['D']:.2f} CPU ms/image; I (inference, batch {args.batch}) "
+        f"{limit['I']:.2f} CPU ms/image; limit N/(D+I) = {limit['limit']:.1f} images/s"
+    )
     print(f"timm onnx_validate loop        : {rate['timm']:7.1f} images/s")
-    print(f"benchbox eval, cold cache      : {rate['cold']:7.1f} images/s = {rate['cold'] / rate['timm']:.2f}x timm, "
-          f"{rate['cold'] / limit['limit']:.2f} of the limit")  # fmt: skip
-    print(f"benchbox eval, warm cache      : {rate['warm']:7.1f} images/s = {rate['warm'] / rate['timm']:.2f}x timm "
-          f"(bound N/I = {1000 * limit['cores'] / limit['I']:.0f} images/s once decoding is gone)")  # fmt: skip
+    print(
+        f"benchbox eval, cold cache      : {rate['cold']:7.1f} images/s = {rate['cold'] / rate['timm']:.2f}x timm, "
+        f"{rate['cold'] / limit['limit']:.2f} of the limit"
+    )
+    print(
+        f"benchbox eval, warm cache      : {rate['warm']:7.1f} images/s = {rate['warm'] / rate['timm']:.2f}x timm "
+        f"(bound N/I = {1000 * limit['cores'] / limit['I']:.0f} images/s once decoding is gone)"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -27,9 +27,23 @@ def make():
     torch.manual_seed(0)
     return timm.create_model("test_efficientnet", pretrained=False), DataConfig(input_size=(3, 32, 32), crop_pct=1.0)
 """
-CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-               "jpeg_compression")  # fmt: skip
+CORRUPTIONS = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
 WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331", "n01498041", "n01514668")
 
 
@@ -50,8 +64,22 @@ def write_tree(root: Path, total: int, seed: int = 0) -> None:
 
 def run_eval(artifact: Path, root: Path, store: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of one eval process."""
-    command = [sys.executable, "-m", "benchbox.cli", "eval", str(artifact), "--sets", "c", "--data-root", str(root),
-               "--store", str(store), "--batch-size", "64", "--no-cache"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchbox.cli",
+        "eval",
+        str(artifact),
+        "--sets",
+        "c",
+        "--data-root",
+        str(root),
+        "--store",
+        str(store),
+        "--batch-size",
+        "64",
+        "--no-cache",
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

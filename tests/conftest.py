@@ -62,8 +62,9 @@ def tiny_full_artifact(tmp_path_factory, tiny_images):
     from benchbox.build import build_artifacts
 
     out = tmp_path_factory.mktemp("tiny_full") / "art"
-    options = export_options(precisions=["fp32", "fp16", "int8"], calib_data=tiny_images / "val", calib_size=8,
-                             calib_method="minmax")  # fmt: skip
+    options = export_options(
+        precisions=["fp32", "fp16", "int8"], calib_data=tiny_images / "val", calib_size=8, calib_method="minmax"
+    )
     return build_artifacts(TINY_MODEL, out, options)
 
 

@@ -190,8 +190,17 @@ class Logger(ILogger):
 def configure(version: str, parser_errors: list[str] | None = None) -> types.ModuleType:
     """Reset the stand-in to one TensorRT version (11.x has no precision builder flags) and install it."""
     calls.clear()
-    flags = ["DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "TF32", "SPARSE_WEIGHTS", "DIRECT_IO",
-             "VERSION_COMPATIBLE", "STRIP_PLAN"]  # fmt: skip
+    flags = [
+        "DEBUG",
+        "GPU_FALLBACK",
+        "REFIT",
+        "DISABLE_TIMING_CACHE",
+        "TF32",
+        "SPARSE_WEIGHTS",
+        "DIRECT_IO",
+        "VERSION_COMPATIBLE",
+        "STRIP_PLAN",
+    ]
     if not version.startswith("11"):
         flags += ["FP16", "BF16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"]
     Parser.errors = list(parser_errors or [])

@@ -39,18 +39,54 @@ def run(sample_root: Path, work: Path) -> list[dict]:
     root = sample_family.build(sample_root, work / "data")
     write_image_folder(work / "calib", ["n01440764", "n02085620", "n02123045", "n04037443"], per_class=8, seed=7)
     art, store = work / "art", work / "store"
-    cli("export", "efficientnet_lite0", "--out", art, "--precisions", "fp32,fp16,int8", "--calib-data",
-        work / "calib", "--calib-size", "32", "--calib-method", "minmax")  # fmt: skip
+    cli(
+        "export",
+        "efficientnet_lite0",
+        "--out",
+        art,
+        "--precisions",
+        "fp32,fp16,int8",
+        "--calib-data",
+        work / "calib",
+        "--calib-size",
+        "32",
+        "--calib-method",
+        "minmax",
+    )
     baseline = work / "p_baseline.json"
-    baseline.write_text(json.dumps({"flip_prob": {"gaussian_noise": 5.0, "translate": 10.0},
-                                    "top5_dist": {"gaussian_noise": 1.0, "translate": 2.0}}))  # fmt: skip
+    baseline.write_text(
+        json.dumps(
+            {
+                "flip_prob": {"gaussian_noise": 5.0, "translate": 10.0},
+                "top5_dist": {"gaussian_noise": 1.0, "translate": 2.0},
+            }
+        )
+    )
     records = []
     # version 1 crashed on P with several precisions (agreement on videos), so P runs at fp32 alone
     steps = (("ort", "fp32,fp16,int8", SETS), ("ort", "fp32", "p"), ("ort,torch", "fp32", "val"))
     for engines, precisions, sets in steps:
         out = work / f"{engines}-{precisions}-{sets}.json"
-        cli("eval", art, "--engine", engines, "--precisions", precisions, "--sets", sets, "--data-root", root,
-            "--p-baseline", baseline, "--store", store, "--batch-size", "16", "--json", out)  # fmt: skip
+        cli(
+            "eval",
+            art,
+            "--engine",
+            engines,
+            "--precisions",
+            precisions,
+            "--sets",
+            sets,
+            "--data-root",
+            root,
+            "--p-baseline",
+            baseline,
+            "--store",
+            store,
+            "--batch-size",
+            "16",
+            "--json",
+            out,
+        )
         records += json.loads(out.read_text())["records"]
     return records
 

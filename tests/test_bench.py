@@ -62,8 +62,15 @@ def test_bench_records_and_summaries(tiny_full_artifact, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loader, "iterate_batches", forbidden)
     monkeypatch.setattr(transforms, "load_rgb", forbidden)
-    options = bench_options(engines=["ort", "torch"], precisions=["fp32", "int8"], batch_sizes=[1, 2], warmup=0.05,
-                            duration=0.1, min_iterations=3, threads=1)  # fmt: skip
+    options = bench_options(
+        engines=["ort", "torch"],
+        precisions=["fp32", "int8"],
+        batch_sizes=[1, 2],
+        warmup=0.05,
+        duration=0.1,
+        min_iterations=3,
+        threads=1,
+    )
     result = run_bench(tiny_full_artifact, ResultStore(tmp_path / "s"), options)
     cells = {(r.cell.engine, r.cell.precision, r.batch_size) for r in result.records if r.metric == "latency_p99_ms"}
     assert cells == {(e, p, b) for e, p in (("ort", "fp32"), ("ort", "int8"), ("torch", "fp32")) for b in (1, 2)}
@@ -75,8 +82,9 @@ def test_bench_records_and_summaries(tiny_full_artifact, tmp_path, monkeypatch):
     # INT8 in PyTorch eager is an explicit "unsupported" record, not a silent skip
     assert any(r.cell.engine == "torch" and r.metric == "unsupported" for r in result.records)
     offline = [r for r in result.records if r.metric == "offline_throughput_ips"]
-    best = max((r for r in result.records if r.metric == "throughput_ips" and r.cell.engine == "ort"),
-               key=lambda r: r.value)  # fmt: skip
+    best = max(
+        (r for r in result.records if r.metric == "throughput_ips" and r.cell.engine == "ort"), key=lambda r: r.value
+    )
     assert any(r.cell.engine == "ort" and r.value == best.value for r in offline)
     assert any(r.metric == "singlestream_p90_ms" and r.batch_size == 1 for r in result.records)
     stored = ResultStore(tmp_path / "s").records(metric="throughput_ips")
@@ -87,7 +95,19 @@ def test_bench_records_and_summaries(tiny_full_artifact, tmp_path, monkeypatch):
 def test_bench_that_measures_nothing_exits_1(tiny_artifact, tmp_path):
     from conftest import run_cli
 
-    proc = run_cli("bench", tiny_artifact.directory, "--engine", "torch", "--precisions", "fp16", "--store",
-                   tmp_path / "s", "--duration", "0.1", "--warmup", "0")  # fmt: skip
+    proc = run_cli(
+        "bench",
+        tiny_artifact.directory,
+        "--engine",
+        "torch",
+        "--precisions",
+        "fp16",
+        "--store",
+        tmp_path / "s",
+        "--duration",
+        "0.1",
+        "--warmup",
+        "0",
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "only measured on CUDA" in proc.stdout

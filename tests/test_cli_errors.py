@@ -86,7 +86,7 @@ CASES = [
             "{images}",
         ],
         "calib_size = 0",
-    ),  # fmt: skip
+    ),
     (["export", "test_resnet", "--out", "{tmp}/y", "--opset", "99"], "at most 23"),
     (["make-c", "{images}/val", "{tmp}/c", "--severities", "6"], "at most 5"),
     (["make-c", "{images}/val", "{tmp}/c", "--limit", "0"], "at least 1"),
@@ -98,7 +98,7 @@ CASES = [
     (
         ["export", "test_resnet", "--out", "{tmp}/y", "--precisions", "int8", "--calib-data", "{tmp}/none"],
         "does not exist",
-    ),  # fmt: skip
+    ),
     (["eval", "{tmp}/nothing"], "benchbox export MODEL"),
     (["eval", "{bad}/list_manifest"], "holds a JSON list"),
     (["eval", "{art}", "--data-root", "{tmp}/missing"], "does not exist"),
@@ -111,11 +111,11 @@ CASES = [
     (
         ["eval", "{art}", "--data-root", "{images}", "--sets", "real", "--real-labels", "{bad}/real.json"],
         "not a list of label lists",
-    ),  # fmt: skip
+    ),
     (
         ["eval", "{art}", "--data-root", "{images}", "--sets", "p", "--p-baseline", "{bad}/p.json"],
         "ImageNet-P not found",
-    ),  # fmt: skip
+    ),
     (["eval", "{art}", "--sets", "v2", "--data-root", "{bad}/v2root"], "v2"),
     (["datasets", "--data-root", "{tmp}/missing"], "does not exist"),
     # store states
@@ -166,10 +166,26 @@ def test_ctrl_c_keeps_its_interrupted_message(tiny_artifact, sample_root, tmp_pa
 
     cache = tmp_path / "cache"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchbox.cli", "eval", str(tiny_artifact.directory), "--data-root", str(sample_root),
-         "--store", str(tmp_path / "s"), "--batch-size", "4", "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "BENCHBOX_CACHE": str(cache)},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchbox.cli",
+            "eval",
+            str(tiny_artifact.directory),
+            "--data-root",
+            str(sample_root),
+            "--store",
+            str(tmp_path / "s"),
+            "--batch-size",
+            "4",
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BENCHBOX_CACHE": str(cache)},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(cache.rglob("*.rgb"))) < 20:  # decoding has started
         time.sleep(0.05)

@@ -18,8 +18,10 @@ from benchbox.store import ResultStore
 
 
 def metrics(records):
-    return {(r.cell.engine, r.cell.precision, r.cell.testset, r.cell.variant, r.metric, r.reference): r.value
-            for r in records}  # fmt: skip
+    return {
+        (r.cell.engine, r.cell.precision, r.cell.testset, r.cell.variant, r.metric, r.reference): r.value
+        for r in records
+    }
 
 
 def run_eval(artifact, store_dir, data_root, **kw):
@@ -96,13 +98,26 @@ def test_killed_eval_resumes_with_identical_records(tiny_artifact, tiny_images, 
 def test_finished_cells_are_not_recomputed(tiny_artifact, tiny_images, tmp_path):
     first = run_eval(tiny_artifact, tmp_path / "s", tiny_images)
     seen = []
-    again = evaluate(tiny_artifact, tmp_path / "s", lambda label, done, total: seen.append(done),
-                     data_root=tiny_images, batch_size=2, chunk_samples=2)  # fmt: skip
+    again = evaluate(
+        tiny_artifact,
+        tmp_path / "s",
+        lambda label, done, total: seen.append(done),
+        data_root=tiny_images,
+        batch_size=2,
+        chunk_samples=2,
+    )
     assert seen == []  # read from the store
     assert metrics(again.records) == metrics(first.records)
     recomputed = []
-    evaluate(tiny_artifact, tmp_path / "s", lambda label, done, total: recomputed.append(done), data_root=tiny_images,
-             batch_size=2, chunk_samples=2, recompute=True)  # fmt: skip
+    evaluate(
+        tiny_artifact,
+        tmp_path / "s",
+        lambda label, done, total: recomputed.append(done),
+        data_root=tiny_images,
+        batch_size=2,
+        chunk_samples=2,
+        recompute=True,
+    )
     assert recomputed and recomputed[-1] == 12  # --recompute ignores the finished cell
     store = ResultStore(tmp_path / "s")
     assert {r.metric for r in store.records(testset="val")} >= {"top1", "top5", "ece", "nll"}
@@ -120,8 +135,9 @@ def test_engines_agree_and_records_have_the_schema(tiny_artifact, tiny_images, t
 
 def test_json_output_of_the_cli(tiny_artifact, tiny_images, tmp_path):
     out = tmp_path / "r.json"
-    proc = run_cli("eval", tiny_artifact.directory, "--data-root", tiny_images, "--store", tmp_path / "store",
-                   "--json", out)  # fmt: skip
+    proc = run_cli(
+        "eval", tiny_artifact.directory, "--data-root", tiny_images, "--store", tmp_path / "store", "--json", out
+    )
     assert proc.returncode == 0, proc.stderr
     records = json.loads(out.read_text())["records"]
     assert any(r["metric"] == "top1" and r["n"] == 12 for r in records)
@@ -153,8 +169,15 @@ def test_predictions_are_bound_to_their_cell_not_to_a_run_number(tiny_artifact, 
     assert metrics(first.records) != metrics(second.records) or first.records[0].cell.model != "test_resnet"
     # the first model's finished predictions are found again by content: nothing recomputed
     seen = []
-    evaluate(tiny_artifact, store_dir, lambda *a: seen.append(a), data_root=tiny_images, batch_size=2,
-             chunk_samples=2, keep_logits=True)  # fmt: skip
+    evaluate(
+        tiny_artifact,
+        store_dir,
+        lambda *a: seen.append(a),
+        data_root=tiny_images,
+        batch_size=2,
+        chunk_samples=2,
+        keep_logits=True,
+    )
     assert seen == []
 
 
@@ -178,8 +201,14 @@ def test_a_truncated_prediction_file_is_recomputed_not_misread(tiny_artifact, ti
     final = next((store_dir / "predictions").rglob("final.npz"))
     final.write_bytes(final.read_bytes()[:100])
     seen = []
-    again = evaluate(tiny_artifact, store_dir, lambda label, done, total: seen.append(done), data_root=tiny_images,
-                     batch_size=2, chunk_samples=2)  # fmt: skip
+    again = evaluate(
+        tiny_artifact,
+        store_dir,
+        lambda label, done, total: seen.append(done),
+        data_root=tiny_images,
+        batch_size=2,
+        chunk_samples=2,
+    )
     assert seen and seen[-1] == 12
     assert metrics(again.records) == metrics(first.records)
 
@@ -211,7 +240,8 @@ def test_file_names_that_are_not_utf8_end_to_end(tiny_artifact, tiny_images, tmp
     data = json.loads(out.read_text())
     assert any(r["metric"] == "top1" and r["n"] == 13 for r in data["records"])
     assert any("bad\\xff.JPEG" in path for path, _ in data["unreadable"]["val"])
-    made = run_cli("make-c", root / "val", tmp_path / "c", "--corruptions", "contrast", "--severities", "1",
-                   "--workers", "1")  # fmt: skip
+    made = run_cli(
+        "make-c", root / "val", tmp_path / "c", "--corruptions", "contrast", "--severities", "1", "--workers", "1"
+    )
     assert made.returncode == 0 and "Traceback" not in made.stderr, made.stderr[-2000:]
     assert "bad\\xff.JPEG" in made.stdout

@@ -102,7 +102,7 @@ def test_missing_precision_names_the_export_command(tiny_artifact):
             '{"schema": 1, "model": "m", "data_config": {"crop_pct": "x"}, "files": {"fp32": {"path": "a",'
             ' "sha256": "b"}}}',
             "invalid data_config",
-        ),  # fmt: skip
+        ),
         ('{"schema": 1, "model": "m", "data_config": {}, "files": {"fp32": {"path": "a"}}}', "files.fp32.sha256"),
         ('{"schema": 7}', "schema 7"),
     ],

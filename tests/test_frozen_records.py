@@ -15,8 +15,14 @@ FROZEN = Path(__file__).parent / "data" / "frozen_sample_records.json"
 # - the A/R clean baseline is metric `clean_top1` (reference val-200-clean) instead of variant "val-200-clean";
 # - A/R agreement and paired deltas pair the 200-class (masked) predictions that their top-1 reports, where v1
 #   paired the 1000-way ones.
-CHANGED_AGREEMENT = {("a", "agreement_top1"), ("a", "top1_delta"), ("a", "mcnemar_p"), ("r", "agreement_top1"),
-                     ("r", "top1_delta"), ("r", "mcnemar_p")}  # fmt: skip
+CHANGED_AGREEMENT = {
+    ("a", "agreement_top1"),
+    ("a", "top1_delta"),
+    ("a", "mcnemar_p"),
+    ("r", "agreement_top1"),
+    ("r", "top1_delta"),
+    ("r", "mcnemar_p"),
+}
 
 
 def key(record: dict) -> tuple:

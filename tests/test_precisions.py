@@ -103,8 +103,9 @@ def test_calibration_selection_is_class_balanced_and_seeded(tiny_images):
 
 
 def test_overlap_with_calibration_images_is_flagged(tiny_full_artifact, tiny_images, tmp_path):
-    result = evaluate(tiny_full_artifact, tmp_path / "s", precisions=["fp32", "int8"], data_root=tiny_images,
-                      batch_size=4)  # fmt: skip
+    result = evaluate(
+        tiny_full_artifact, tmp_path / "s", precisions=["fp32", "int8"], data_root=tiny_images, batch_size=4
+    )
     assert any("calibration images" in w and "8 images" in w for w in result.warnings)
     int8_top1 = next(r for r in result.records if r.cell.precision == "int8" and r.metric == "top1")
     assert "calibration-overlap" in int8_top1.flags
@@ -120,8 +121,9 @@ def test_percentile_calibration_and_the_plan_examples(tiny_images, tmp_path):
     from benchbox.build import build_artifacts
     from benchbox.plan import load_plan
 
-    options = export_options(precisions=["fp32", "int8"], calib_data=tiny_images / "val", calib_size=4,
-                             calib_method="percentile")  # fmt: skip
+    options = export_options(
+        precisions=["fp32", "int8"], calib_data=tiny_images / "val", calib_size=4, calib_method="percentile"
+    )
     artifact = build_artifacts("test_efficientnet", tmp_path / "art", options)
     assert artifact.entry("int8")["calibration"]["method"] == "percentile"
     assert zero_points(load(artifact, "int8"))

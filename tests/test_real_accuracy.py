@@ -23,8 +23,9 @@ def lite0(tmp_path_factory, sample_root):
         target.mkdir(parents=True)
         for image in folder.iterdir():
             os.symlink(image, target / image.name)
-    options = export_options(precisions=["fp32", "fp16", "int8"], calib_data=calib, calib_size=64,
-                             calib_method="entropy")  # fmt: skip
+    options = export_options(
+        precisions=["fp32", "fp16", "int8"], calib_data=calib, calib_size=64, calib_method="entropy"
+    )
     artifact = build_artifacts("efficientnet_lite0", work / "art", options)
     return artifact, work
 
@@ -45,8 +46,9 @@ def test_fp32_matches_the_reference_pipeline(lite0, sample_root, tmp_path):
 
 def test_lower_precisions_on_held_out_images(lite0, tmp_path):
     artifact, work = lite0
-    result = evaluate(artifact, tmp_path / "s", precisions=["fp32", "fp16", "int8", "int8-trt"],
-                      data_root=work / "test")  # fmt: skip
+    result = evaluate(
+        artifact, tmp_path / "s", precisions=["fp32", "fp16", "int8", "int8-trt"], data_root=work / "test"
+    )
     records = by_key(result.records)
     assert not result.warnings  # calibration images are disjoint from the test images
     fp32 = records[("ort", "fp32", "top1")].value

@@ -33,10 +33,14 @@ def labelled_images(tiny_images, tmp_path_factory):
 def filled_store(tiny_full_artifact, labelled_images, tmp_path_factory):
     """The store of an eval over three precisions plus a short bench."""
     store_dir = tmp_path_factory.mktemp("reports") / "store"
-    evaluate(tiny_full_artifact, store_dir, precisions=["fp32", "fp16", "int8"], data_root=labelled_images,
-             batch_size=4)  # fmt: skip
-    options = parse_options(BenchOptions, {"precisions": ["fp32", "int8"], "batch_sizes": [1], "warmup": 0.05,
-                                           "duration": 0.1, "min_iterations": 3}, "a test")  # fmt: skip
+    evaluate(
+        tiny_full_artifact, store_dir, precisions=["fp32", "fp16", "int8"], data_root=labelled_images, batch_size=4
+    )
+    options = parse_options(
+        BenchOptions,
+        {"precisions": ["fp32", "int8"], "batch_sizes": [1], "warmup": 0.05, "duration": 0.1, "min_iterations": 3},
+        "a test",
+    )
     run_bench(tiny_full_artifact, ResultStore(store_dir), options)
     return store_dir
 
@@ -151,8 +155,10 @@ def test_a_failed_cell_cannot_be_ready():
 def test_a_policy_that_evaluates_no_gate_is_not_ready():
     policy = {"baseline_precision": "fp32", "gates": {"max_p99_latency_ms": {"batch_size": 1, "value": 5.0}}}
     records = [rec("fp32", "top1", 80.0)]
-    assert verdict(run_checks(records, policy), records) == (2, "no gate of the policy could be evaluated on these "
-                                                                 "results")  # fmt: skip
+    assert verdict(run_checks(records, policy), records) == (
+        2,
+        "no gate of the policy could be evaluated on these results",
+    )
 
 
 @pytest.mark.parametrize(

@@ -85,8 +85,11 @@ def test_polygraphy_build_path_per_version(version, precision, tiny_full_artifac
     strong = strongly_typed(version)
     assert calls["builder.create_network"] == ((1 << 1,) if strong else (0,))  # STRONGLY_TYPED is bit 1
     parsed = calls["parser.parse_from_file"][0]  # from the path: external data works
-    expected_file = {"fp32": "model.fp32.onnx", "fp16": "model.fp16.onnx" if strong else "model.fp32.onnx",
-                     "int8": "model.int8.onnx"}[precision]  # fmt: skip
+    expected_file = {
+        "fp32": "model.fp32.onnx",
+        "fp16": "model.fp16.onnx" if strong else "model.fp32.onnx",
+        "int8": "model.int8.onnx",
+    }[precision]
     assert parsed.endswith(expected_file)
     flags_at_build = calls["builder.build_serialized_network"][0]
     assert "TF32" not in flags_at_build  # FP32 maths stays FP32 unless asked

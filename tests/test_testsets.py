@@ -65,8 +65,15 @@ def family_eval(family_root, tiny_artifact, tmp_path_factory):
     store_dir = tmp_path_factory.mktemp("family_store")
     baseline = tmp_path_factory.mktemp("p_base") / "p.json"
     baseline.write_text(json.dumps(P_BASELINE))
-    result = evaluate(tiny_artifact, store_dir, sets="all", data_root=family_root, batch_size=4,
-                      p_baseline=str(baseline), keep_logits=True)  # fmt: skip
+    result = evaluate(
+        tiny_artifact,
+        store_dir,
+        sets="all",
+        data_root=family_root,
+        batch_size=4,
+        p_baseline=str(baseline),
+        keep_logits=True,
+    )
     store = ResultStore(store_dir)
 
     def preds(testset, variant=None):
@@ -88,9 +95,10 @@ class Logits:
 
 def by(records, testset, metric, variant=None, reference=None):
     return next(
-        r for r in records
+        r
+        for r in records
         if r.cell.testset == testset and r.metric == metric and r.cell.variant == variant and r.reference == reference
-    )  # fmt: skip
+    )
 
 
 def test_v2_labels_come_from_folder_numbers(family_eval):

@@ -17,8 +17,15 @@ def survey(data_root: Path | None, overrides: dict[str, Path] | None = None) -> 
     located = locate(data_root, overrides)
     rows = []
     for name, spec in TESTSETS.items():
-        row: dict[str, Any] = {"set": name, "title": spec.title, "found": False, "where": None, "count": None,
-                               "official": spec.official_count, "problems": []}  # fmt: skip
+        row: dict[str, Any] = {
+            "set": name,
+            "title": spec.title,
+            "found": False,
+            "where": None,
+            "count": None,
+            "official": spec.official_count,
+            "problems": [],
+        }
         try:
             _survey_one(spec, located, data_root, overrides, row)
         except UserError as exc:
@@ -39,8 +46,12 @@ def _survey_one(spec, located, data_root, overrides, row: dict[str, Any]) -> Non
         where = located["real"]
         row.update(found=True, where=printable(where) if where else "timm's bundled copy of real.json")
         return
-    row.update(found=True, where=", ".join(sorted({printable(v.folder if spec.layout != "c" else v.folder.parent.parent)
-                                                   for v in variants})))  # fmt: skip
+    row.update(
+        found=True,
+        where=", ".join(
+            sorted({printable(v.folder if spec.layout != "c" else v.folder.parent.parent) for v in variants})
+        ),
+    )
     if spec.layout == "c":
         root = located["c"]
         dirs = c_corruption_dirs(root)

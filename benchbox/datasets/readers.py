@@ -166,8 +166,9 @@ def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
     names = [p.name for p in subdirs(folder)]
     bad = [n for n in names if not n.isdigit() or not 0 <= int(n) < 1000]
     if bad:
-        problems.append(f"{len(bad)} folders are not class indices 0..999 (e.g. {[printable(b) for b in bad[:3]]}); "
-                        "ignored")  # fmt: skip
+        problems.append(
+            f"{len(bad)} folders are not class indices 0..999 (e.g. {[printable(b) for b in bad[:3]]}); ignored"
+        )
     by_label: dict[int, list[str]] = {}
     for name in names:
         if name not in bad:

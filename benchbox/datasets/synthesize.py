@@ -207,8 +207,7 @@ def _mark(out: Path, kind: str, summary: dict, source: Path) -> dict:
     from benchbox.datasets.readers import GENERATED_MARKER
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"kind": kind, "generator": f"benchbox {__version__}", "generator_version": GENERATOR_VERSION,
-               **summary}  # fmt: skip
+    summary = {"kind": kind, "generator": f"benchbox {__version__}", "generator_version": GENERATOR_VERSION, **summary}
     (out / MARKER).write_text(json.dumps(summary, indent=2))
     if (Path(source) / GENERATED_MARKER).is_file():  # corrupted generated images are still generated images
         (out / GENERATED_MARKER).write_text("synthesized from generated images: labels are arbitrary\n")

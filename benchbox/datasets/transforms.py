@@ -92,8 +92,13 @@ class EvalTransform:
     def cache_key(self) -> dict:
         """What decides a crop: the geometry, not the normalisation (so models sharing a crop share the cache)."""
         c = self.config
-        return {"resize": self.resize, "size": c.resize_size, "crop": [self.crop_h, self.crop_w],
-                "interpolation": c.interpolation, "crop_mode": c.crop_mode}  # fmt: skip
+        return {
+            "resize": self.resize,
+            "size": c.resize_size,
+            "crop": [self.crop_h, self.crop_w],
+            "interpolation": c.interpolation,
+            "crop_mode": c.crop_mode,
+        }
 
     def __call__(self, img) -> np.ndarray:
         """One decoded PIL image -> float32 CHW, normalised."""

@@ -109,9 +109,15 @@ class Evaluator:
             for precision in options.precisions:
                 try:
                     runner = create_runner(
-                        engine, self.artifact, precision, options.device, threads=options.threads,
-                        cuda_backend=options.cuda_backend, max_batch=options.batch_size, pipeline=True,
-                    )  # fmt: skip
+                        engine,
+                        self.artifact,
+                        precision,
+                        options.device,
+                        threads=options.threads,
+                        cuda_backend=options.cuda_backend,
+                        max_batch=options.batch_size,
+                        pipeline=True,
+                    )
                 except UnsupportedPrecision as exc:
                     self._record_unsupported(self._cell(engine, precision), exc.message, plan)
                     continue
@@ -142,7 +148,7 @@ class Evaluator:
                     parity.get("n"),
                     reference=parity.get("reference"),
                     extra={"source": parity.get("source")},
-                )  # fmt: skip
+                )
                 for metric in ("max_abs_diff", "top1_agreement")
                 if metric in parity
             ]
@@ -179,14 +185,16 @@ class Evaluator:
         return samples
 
     def _cell_key(self, cell: Cell, digest: str, transform: EvalTransform, groups: tuple[str, ...]) -> str:
-        return content_key({
-            "cell": [cell.model, cell.engine, cell.device, cell.precision, cell.testset, cell.variant],
-            "artifact": self.artifact.key_for(cell.engine, cell.device, cell.precision),
-            "samples": digest,
-            "transform": [self.artifact.data_config.to_dict(), transform.resize],
-            "summary": [summaries.SCHEMA, list(groups)],
-            "logits": bool(self.options.keep_logits),
-        })  # fmt: skip
+        return content_key(
+            {
+                "cell": [cell.model, cell.engine, cell.device, cell.precision, cell.testset, cell.variant],
+                "artifact": self.artifact.key_for(cell.engine, cell.device, cell.precision),
+                "samples": digest,
+                "transform": [self.artifact.data_config.to_dict(), transform.resize],
+                "summary": [summaries.SCHEMA, list(groups)],
+                "logits": bool(self.options.keep_logits),
+            }
+        )
 
     def _predict_variant(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
         options = self.options
@@ -195,8 +203,14 @@ class Evaluator:
         jobs = []
         for cell_runner in cells:
             cell = cell_runner.cell.at(samples.key)
-            job = predict.CellJob(cell, self._cell_key(cell, digest, transform, spec.summary), cell_runner.activate,
-                                  spec.summary, bool(options.keep_logits), digest=digest)  # fmt: skip
+            job = predict.CellJob(
+                cell,
+                self._cell_key(cell, digest, transform, spec.summary),
+                cell_runner.activate,
+                spec.summary,
+                bool(options.keep_logits),
+                digest=digest,
+            )
             if cell_runner.broken:
                 job.error = RuntimeError(f"skipped: this cell failed earlier ({cell_runner.broken})")
             elif options.recompute:
@@ -211,8 +225,17 @@ class Evaluator:
             predict.predict_videos(self.store, runnable, samples, transform, options.batch_size, on_progress=progress)
         else:
             cache = self._cache(transform) if spec.resize else None
-            predict.predict_images(self.store, runnable, samples, transform, options.batch_size, options.workers,
-                                   options.chunk_samples, cache, progress)  # fmt: skip
+            predict.predict_images(
+                self.store,
+                runnable,
+                samples,
+                transform,
+                options.batch_size,
+                options.workers,
+                options.chunk_samples,
+                cache,
+                progress,
+            )
             if cache is not None:
                 self.result.cache["hits"] = self.result.cache.get("hits", 0) + cache.hits
                 self.result.cache["misses"] = self.result.cache.get("misses", 0) + cache.misses
@@ -284,13 +307,18 @@ class Evaluator:
             cell = cell_runner.cell.at(SetKey(spec.name))
             variant_records = per_cell[cell_runner.cell]
             needed = [self._needed.get((cell.engine, cell.precision, n)) for n in spec.needs]
-            parts = {"set": [cell.model, cell.engine, cell.device, cell.precision, spec.name],
-                     "variants": keys[cell_runner.cell], "needed": [n[2] for n in needed if n],
-                     "p_baseline": self.options.p_baseline, "real": str(self.options.real_labels)}  # fmt: skip
+            parts = {
+                "set": [cell.model, cell.engine, cell.device, cell.precision, spec.name],
+                "variants": keys[cell_runner.cell],
+                "needed": [n[2] for n in needed if n],
+                "p_baseline": self.options.p_baseline,
+                "real": str(self.options.real_labels),
+            }
             if not variant_records and spec.layout != "val-labels":
                 continue
-            digest = content_key({"variants": sorted({r.samples for r in variant_records if r.samples}),
-                                  "needed": parts["needed"]})  # fmt: skip
+            digest = content_key(
+                {"variants": sorted({r.samples for r in variant_records if r.samples}), "needed": parts["needed"]}
+            )
             ctx = self._context(cell, digest)
             records = [r.with_flags(*flags) for r in scorer.set_records(ctx, variant_records)]
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]
@@ -306,12 +334,14 @@ class Evaluator:
         pairs = []
         engines = list(dict.fromkeys(c.engine for c in finished))
         for cell, job in finished.items():
-            reference = next((j for c, j in finished.items() if c.engine == cell.engine and c.precision == "fp32"),
-                             None)  # fmt: skip
+            reference = next(
+                (j for c, j in finished.items() if c.engine == cell.engine and c.precision == "fp32"), None
+            )
             if cell.precision != "fp32" and reference is not None:
                 pairs.append((reference, job, f"{cell.engine}/fp32"))
-            first = next((j for c, j in finished.items() if c.engine == engines[0] and c.precision == cell.precision),
-                         None)  # fmt: skip
+            first = next(
+                (j for c, j in finished.items() if c.engine == engines[0] and c.precision == cell.precision), None
+            )
             if cell.engine != engines[0] and first is not None:
                 pairs.append((first, job, f"{engines[0]}/{cell.precision}"))
         for reference, job, name in pairs:
@@ -320,7 +350,12 @@ class Evaluator:
             records = flag(records, samples, overlap)
             if not records:
                 continue
-            run_id = self.store.start_run(content_key({"pair": [reference.key, job.key]}), "agreement", job.cell,
-                                          reference=name, samples=job.digest)  # fmt: skip
+            run_id = self.store.start_run(
+                content_key({"pair": [reference.key, job.key]}),
+                "agreement",
+                job.cell,
+                reference=name,
+                samples=job.digest,
+            )
             self.store.finish_run(run_id, records)
             self._report(spec, records)

@@ -46,8 +46,10 @@ def calibration_overlap(samples: SampleSet, hashes: dict[str, set[str]]) -> dict
 
 
 def overlap_warning(precision: str, count: int, samples: SampleSet) -> str:
-    return (f"{precision}: {count} images of {samples.key.label} were calibration images of this artifact: its "
-            "numbers there are optimistic (calibrating on the test set).")  # fmt: skip
+    return (
+        f"{precision}: {count} images of {samples.key.label} were calibration images of this artifact: its "
+        "numbers there are optimistic (calibrating on the test set)."
+    )
 
 
 def flag(records: list[Record], samples: SampleSet, overlap: dict[str, int]) -> list[Record]:

@@ -50,8 +50,9 @@ def plan_sets(options, missing: list[str]) -> list[tuple[TestSet, list[VariantSo
                 continue
         plan.append((spec, variants))
     if not any(spec.name in wanted for spec, _ in plan):
-        raise UserError("None of the requested test sets were found.",
-                        f"Missing: {', '.join(missing)}. {expected_layout('val')}")  # fmt: skip
+        raise UserError(
+            "None of the requested test sets were found.", f"Missing: {', '.join(missing)}. {expected_layout('val')}"
+        )
     return plan
 
 
@@ -60,8 +61,10 @@ def _read_now(spec: TestSet, source: VariantSource, required: bool) -> VariantSo
     if not sample_set.samples:
         if required:
             problems = "; ".join(sample_set.problems[:3])
-            raise UserError(f"No images found for {source.key.label} in {printable(source.folder)} ({problems}).",
-                            expected_layout(spec.name))  # fmt: skip
+            raise UserError(
+                f"No images found for {source.key.label} in {printable(source.folder)} ({problems}).",
+                expected_layout(spec.name),
+            )
         return None
     return VariantSource(source.key, source.folder, lambda s=sample_set: s)
 
@@ -86,8 +89,9 @@ def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
         return samples
     picks = np.linspace(0, len(samples.samples) - 1, num=limit).round().astype(int)
     chosen = [samples.samples[i] for i in picks]
-    return SampleSet(samples.key, samples.root, chosen, samples.layout, samples.problems, samples.synthesized,
-                     samples.generated)  # fmt: skip
+    return SampleSet(
+        samples.key, samples.root, chosen, samples.layout, samples.problems, samples.synthesized, samples.generated
+    )
 
 
 def samples_digest(samples: SampleSet) -> str:

@@ -93,8 +93,11 @@ def _finish(store: ResultStore, job: CellJob, none: np.ndarray) -> None:
 
 def _chunk_part(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     errors = json.loads(str(arrays["bad_error"]))
-    return {"summary": arrays["summary"], "bad": list(zip(arrays["bad_index"].tolist(), errors)),
-            "logits": arrays.get("logits")}  # fmt: skip
+    return {
+        "summary": arrays["summary"],
+        "bad": list(zip(arrays["bad_index"].tolist(), errors)),
+        "logits": arrays.get("logits"),
+    }
 
 
 def _infer(job: CellJob, images: np.ndarray) -> np.ndarray | None:

@@ -21,8 +21,14 @@ from benchbox.metrics.calibration import confidence_and_label_logprob
 from benchbox.metrics.classification import topk_indices
 
 SCHEMA = 2  # bump when a field's meaning changes: it is part of every cell key
-BASE = [("index", "<i4"), ("label", "<i2"), ("top5", "<i2", (5,)), ("conf", "<f8"), ("logp", "<f8"),
-        ("nonfinite", "u1")]  # fmt: skip
+BASE = [
+    ("index", "<i4"),
+    ("label", "<i2"),
+    ("top5", "<i2", (5,)),
+    ("conf", "<f8"),
+    ("logp", "<f8"),
+    ("nonfinite", "u1"),
+]
 FRAME = [("video", "<i4"), ("label", "<i2"), ("top5", "<i2", (5,))]
 
 

@@ -1,6 +1,6 @@
 """Int8FromOnnx: static post-training quantization to Q/DQ ONNX with ONNX Runtime's tools, two flavours.
 
-- `int8` (TensorRT): signed activations and weights, symmetric (zero points 0), per-channel weights.
+- `int8` (TensorRT): signed activations and weights, symmetric (zero points 0), per-channel weights, FP32 biases.
 - `int8-cpu` (ONNX Runtime on x86): unsigned activations, signed per-channel weights (U8S8), the fast path
   of ORT's CPU kernels. On CPUs without VNNI, weights use 7 bits (`reduce_range`) to avoid saturation.
 Calibration images go through exactly the artifact's eval transform.
@@ -64,7 +64,8 @@ def quantize(
             "weight_type": QuantType.QInt8,
             "per_channel": True,
             "reduce_range": False,
-            "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True},
+            # biases stay FP32: TensorRT's parser dequantizes INT8/FP8/INT4 only, not INT32 (`benchbox lint`)
+            "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
         }
     else:
         settings = {
@@ -123,6 +124,7 @@ class Int8FromOnnx(PrecisionFromOnnx):
             {
                 "fp32": self.artifact.entry("fp32")["sha256"],
                 "flavour": self.precision,
+                "step": "int8-v2",
                 "method": self.method,
                 "calib": self._hashes,
                 "ort": onnxruntime.__version__,

@@ -49,8 +49,13 @@ class PrecisionFromOnnx:
         out_path = self.artifact.directory / f"model.{self.precision}.onnx"
         details = self.build_impl(fp32_path, out_path, self.calibration_crops())
         parity = self.parity(fp32_path, out_path)
-        files[self.precision] = {"path": out_path.name, "sha256": sha256_file(out_path), "key": key,
-                                 "parity": parity, **details}  # fmt: skip
+        files[self.precision] = {
+            "path": out_path.name,
+            "sha256": sha256_file(out_path),
+            "key": key,
+            "parity": parity,
+            **details,
+        }
         self.artifact.manifest["versions"] = library_versions()
         self.artifact.save()
 

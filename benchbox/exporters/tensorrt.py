@@ -91,20 +91,29 @@ def check_cached(engine_dir: Path, spec: EngineSpec) -> tuple[Path | None, str |
     path = engine_dir / f"{spec.precision}-{spec.key()}.engine"
     if path.is_file() and path.with_suffix(".json").is_file():
         return path, None
-    labels = (("gpu_name", "GPU"), ("compute_capability", "compute capability"),
-              ("trt_version", "TensorRT version"), ("onnx_sha256", "ONNX model"))  # fmt: skip
+    labels = (
+        ("gpu_name", "GPU"),
+        ("compute_capability", "compute capability"),
+        ("trt_version", "TensorRT version"),
+        ("onnx_sha256", "ONNX model"),
+    )
     closest: tuple[int, str] | None = None
     for other in sorted(engine_dir.glob(f"{spec.precision}-*.json")):
         try:
             old = json.loads(other.read_text())
         except (json.JSONDecodeError, OSError):
             continue
-        diffs = [f"{label} {old.get(name)!r} (this run: {getattr(spec, name)!r})" for name, label in labels
-                 if old.get(name) != getattr(spec, name)]  # fmt: skip
+        diffs = [
+            f"{label} {old.get(name)!r} (this run: {getattr(spec, name)!r})"
+            for name, label in labels
+            if old.get(name) != getattr(spec, name)
+        ]
         engine = other.with_suffix(".engine").name
-        reason = (f"the cached {spec.precision} engine {engine} was built for {'; '.join(diffs)}: refusing it and "
-                  "rebuilding" if diffs else f"the cached {spec.precision} engine was built with other options: "
-                  "rebuilding")  # fmt: skip
+        reason = (
+            f"the cached {spec.precision} engine {engine} was built for {'; '.join(diffs)}: refusing it and rebuilding"
+            if diffs
+            else f"the cached {spec.precision} engine was built with other options: rebuilding"
+        )
         if closest is None or len(diffs) < closest[0]:
             closest = (len(diffs), reason)
     return None, closest[1] if closest else None
@@ -148,9 +157,17 @@ class EngineFromOnnx:
         source, flags = source_precision(version, self.precision)
         gpu = self._gpu or _gpu_identity()
         profile = profile_shapes(self.artifact.data_config.input_size, 1, self.opt_batch, self.max_batch)
-        return EngineSpec(self.artifact.entry(source)["sha256"], self.precision, version, gpu["name"],
-                          gpu["compute_capability"], profile, self.workspace_bytes, self.tf32,
-                          extra={"source": source, "flags": flags})  # fmt: skip
+        return EngineSpec(
+            self.artifact.entry(source)["sha256"],
+            self.precision,
+            version,
+            gpu["name"],
+            gpu["compute_capability"],
+            profile,
+            self.workspace_bytes,
+            self.tf32,
+            extra={"source": source, "flags": flags},
+        )
 
     def __call__(self) -> tuple[Path, EngineSpec]:
         spec = self.spec()

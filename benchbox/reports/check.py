@@ -27,13 +27,11 @@ GATES = {
     "max_top1_drop": Opt("max_top1_drop", "float", None, "percentage points of top-1 lost per set", minimum=0),
     "min_agreement_top1": Opt(
         "min_agreement_top1", "float", None, "percent same top-1 as the baseline", minimum=0, maximum=100
-    ),  # fmt: skip
+    ),
     "max_mce_increase": Opt("max_mce_increase", "float", None, "mCE points gained on ImageNet-C", minimum=0),
     "no_nonfinite": Opt("no_nonfinite", "bool", None, "no NaN/Inf outputs"),
     "require_export_parity": Opt("require_export_parity", "bool", None, "FP32 ONNX equals PyTorch"),
-    "max_trt_lint_errors": Opt(
-        "max_trt_lint_errors", "int", None, "TensorRT readiness lint errors allowed", minimum=0
-    ),  # fmt: skip
+    "max_trt_lint_errors": Opt("max_trt_lint_errors", "int", None, "TensorRT readiness lint errors allowed", minimum=0),
 }
 LATENCY_GATE = "max_p99_latency_ms"
 TOP_LEVEL = ("baseline_precision", "gates")
@@ -62,11 +60,16 @@ def load_policy(path: Path | None) -> dict[str, Any]:
         raise UserError(f"Policy {where} is not valid TOML: {exc}") from exc
     for key in raw:
         if key not in TOP_LEVEL:
-            raise UserError(f"Unknown key {key!r} in policy {where}.{did_you_mean(key, list(TOP_LEVEL))}",
-                            "A policy has baseline_precision and a [gates] table.")  # fmt: skip
+            raise UserError(
+                f"Unknown key {key!r} in policy {where}.{did_you_mean(key, list(TOP_LEVEL))}",
+                "A policy has baseline_precision and a [gates] table.",
+            )
     base = raw.get("baseline_precision", "fp32")
-    base = convert(Opt("baseline_precision", "choice", "fp32", "baseline", choices=("fp32", "fp16", "bf16")), base,
-                   f"policy {where}")  # fmt: skip
+    base = convert(
+        Opt("baseline_precision", "choice", "fp32", "baseline", choices=("fp32", "fp16", "bf16")),
+        base,
+        f"policy {where}",
+    )
     gates_raw = raw.get("gates")
     if not isinstance(gates_raw, dict) or not gates_raw:
         raise UserError(f"Policy {where} defines no gates.", f"Add a [gates] table, e.g. from {DEFAULT_POLICY}.")
@@ -78,8 +81,10 @@ def load_policy(path: Path | None) -> dict[str, Any]:
         elif name in GATES:
             gates[name] = convert(GATES[name], value, f"[gates] of policy {where}", strict=True)
         else:
-            raise UserError(f"Unknown gate {name!r} in policy {where}.{did_you_mean(name, known)}",
-                            f"Known gates: {', '.join(known)}")  # fmt: skip
+            raise UserError(
+                f"Unknown gate {name!r} in policy {where}.{did_you_mean(name, known)}",
+                f"Known gates: {', '.join(known)}",
+            )
     return {"baseline_precision": base, "gates": gates}
 
 
@@ -94,7 +99,7 @@ def _latency_gate(value: Any, where: str) -> dict[str, Any]:
     return {
         "batch_size": convert(
             Opt("batch_size", "int", 1, "batch", minimum=1), value.get("batch_size", 1), where, strict=True
-        ),  # fmt: skip
+        ),
         "value": convert(Opt("value", "float", None, "ms", positive=True), value["value"], where, strict=True),
     }
 
@@ -126,16 +131,21 @@ def _drop_gate(records, base, metrics, limit, gate, higher_is_worse=False) -> li
         if r.cell.precision == base:
             continue
         if "generated" in r.flags:
-            out.append(GateResult(gate, _subject(r), None, f"<= {limit}", "skipped",
-                                  "generated images: their labels mean nothing"))  # fmt: skip
+            out.append(
+                GateResult(
+                    gate, _subject(r), None, f"<= {limit}", "skipped", "generated images: their labels mean nothing"
+                )
+            )
             continue
         candidates = baselines.get(_pair_key(r), [])
         same = [b for b in candidates if b.samples == r.samples]
         if not same:
             reason = f"no {base} baseline"
             if candidates:
-                reason = (f"{base} was scored on other samples ({candidates[0].n} images) than {r.cell.precision} "
-                          f"({r.n} images): re-run both on the same images")  # fmt: skip
+                reason = (
+                    f"{base} was scored on other samples ({candidates[0].n} images) than {r.cell.precision} "
+                    f"({r.n} images): re-run both on the same images"
+                )
             out.append(GateResult(gate, _subject(r), None, f"<= {limit}", "undecided", reason))
             continue
         change = r.value - same[0].value if higher_is_worse else same[0].value - r.value
@@ -157,8 +167,9 @@ def run_checks(records: list[Record], policy: dict[str, Any]) -> list[GateResult
     if LATENCY_GATE in gates:
         batch, limit = gates[LATENCY_GATE]["batch_size"], gates[LATENCY_GATE]["value"]
         rows = [r for r in records if r.metric == "latency_p99_ms" and r.batch_size == batch]
-        results += _threshold_results(LATENCY_GATE, rows, f"<= {limit} (batch {batch})",
-                                      lambda v: v is not None and v <= limit)  # fmt: skip
+        results += _threshold_results(
+            LATENCY_GATE, rows, f"<= {limit} (batch {batch})", lambda v: v is not None and v <= limit
+        )
     if gates.get("no_nonfinite"):
         rows = [r for r in records if r.metric == "nonfinite_outputs"]
         failing = [r for r in rows if r.value]
@@ -167,13 +178,16 @@ def run_checks(records: list[Record], policy: dict[str, Any]) -> list[GateResult
             results.append(GateResult("no_nonfinite", f"{len(rows)} cells", 0.0, "== 0", "pass"))
     if gates.get("require_export_parity"):
         rows = [r for r in records if r.cell.engine == "export" and r.cell.precision == base]
-        checks = {"parity_top1_agreement": ("== 100", lambda v: v == 100.0),
-                  "parity_max_abs_diff": ("< 0.001", lambda v: v is not None and v < 1e-3)}  # fmt: skip
+        checks = {
+            "parity_top1_agreement": ("== 100", lambda v: v == 100.0),
+            "parity_max_abs_diff": ("< 0.001", lambda v: v is not None and v < 1e-3),
+        }
         for r in rows:
             if r.metric in checks:
                 text, ok = checks[r.metric]
-                results.append(GateResult("require_export_parity", _subject(r), r.value, text, "pass" if ok(r.value)
-                                          else "fail"))  # fmt: skip
+                results.append(
+                    GateResult("require_export_parity", _subject(r), r.value, text, "pass" if ok(r.value) else "fail")
+                )
         if not rows:
             results.append(GateResult("require_export_parity", "—", None, "recorded", "skipped", "no parity records"))
     if "max_trt_lint_errors" in gates:
@@ -244,8 +258,14 @@ def check_and_print(store: Path, policy: Path | None) -> int:
     colours = {"pass": "green", "fail": "red", "skipped": "dim", "undecided": "yellow"}
     for r in summarized(results):
         value = "—" if r.value is None else f"{r.value:.4g}" if isinstance(r.value, float) else str(r.value)
-        table.add_row(escape(r.gate), escape(r.subject), value, escape(r.threshold),
-                      f"[{colours[r.status]}]{r.status}[/]", escape(r.reason))  # fmt: skip
+        table.add_row(
+            escape(r.gate),
+            escape(r.subject),
+            value,
+            escape(r.threshold),
+            f"[{colours[r.status]}]{r.status}[/]",
+            escape(r.reason),
+        )
     console.print(table)
     code, why = verdict(results, records, rules["baseline_precision"])
     label = {0: "[bold green]READY[/]", 1: "[bold red]NOT READY[/]", 2: "[bold yellow]CANNOT DECIDE[/]"}[code]

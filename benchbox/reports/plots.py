@@ -45,10 +45,23 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 def accuracy_vs_latency(records: list[Record]) -> tuple[str, str] | None:
     """(title, svg): val top-1 against p50 latency, or on generated images top-1 agreement with fp32 instead."""
-    real = [r for r in records if r.metric == "top1" and r.cell.testset == "val" and r.cell.variant is None
-            and r.value is not None and "generated" not in r.flags]  # fmt: skip
-    agreement = [r for r in records if r.metric == "agreement_top1" and r.cell.testset == "val" and r.value is not None
-                 and r.reference == f"{r.cell.engine}/fp32"]  # fmt: skip
+    real = [
+        r
+        for r in records
+        if r.metric == "top1"
+        and r.cell.testset == "val"
+        and r.cell.variant is None
+        and r.value is not None
+        and "generated" not in r.flags
+    ]
+    agreement = [
+        r
+        for r in records
+        if r.metric == "agreement_top1"
+        and r.cell.testset == "val"
+        and r.value is not None
+        and r.reference == f"{r.cell.engine}/fp32"
+    ]
     if real:
         score = {column_key(r): r.value for r in real}
         ylabel, title = "val top-1 (%)", "Accuracy vs latency"

@@ -121,9 +121,12 @@ def render_markdown(data: dict[str, Any], out_dir: Path) -> str:
     parts += ["## Warnings\n", "\n".join(f"- {w}" for w in data["warnings"]) + "\n" if data["warnings"] else "_none_\n"]
     parts += ["## Accuracy\n", _md_table(*_accuracy_rows(data))]
     if data["agreement"]["rows"]:
-        parts += ["## Agreement on generated images\n", "Generated images have no meaningful labels: these are top-1 "
-                  "agreements between engines and precisions, not accuracies.\n",
-                  _md_table(*_accuracy_rows(data, "agreement"))]  # fmt: skip
+        parts += [
+            "## Agreement on generated images\n",
+            "Generated images have no meaningful labels: these are top-1 "
+            "agreements between engines and precisions, not accuracies.\n",
+            _md_table(*_accuracy_rows(data, "agreement")),
+        ]
     parts += ["## Robustness and calibration\n", _md_table(*_robustness_rows(data))]
     parts += ["## Latency\n", _md_table(*_latency_rows(data))]
     parts += ["## Plots\n"]

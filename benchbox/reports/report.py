@@ -55,8 +55,10 @@ def build_report(store_dir: Path, out_dir: Path) -> dict[str, Path]:
         paths["md"].write_text(render_markdown(data, out_dir))
         paths["html"].write_text(render_html(data))
     except OSError as exc:
-        raise UserError(f"Cannot write the report to {printable(out_dir)}: {exc.strerror or exc}.",
-                        "Pass --out DIR to a writable folder.") from exc  # fmt: skip
+        raise UserError(
+            f"Cannot write the report to {printable(out_dir)}: {exc.strerror or exc}.",
+            "Pass --out DIR to a writable folder.",
+        ) from exc
     return paths
 
 
@@ -129,5 +131,5 @@ def _write_csv(path: Path, records: list[Record]) -> None:
                     r.samples,
                     ";".join(r.flags),
                     r.error,
-                ]  # fmt: skip
+                ]
             )

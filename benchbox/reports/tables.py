@@ -8,10 +8,30 @@ from typing import Any
 
 from benchbox.records import Record
 
-ACCURACY_METRIC = {"val": "top1", "v2": "top1", "sketch": "top1", "a": "top1", "r": "top1", "real": "real_top1",
-                   "o": "aupr"}  # fmt: skip
-ROBUSTNESS_METRICS = ("mce", "relative_mce", "mfr", "mt5d", "aupr", "auroc", "fpr95", "aupr_sigmoid", "ece",
-                      "rms_calib", "nll", "flip_prob", "top5_dist")  # fmt: skip
+ACCURACY_METRIC = {
+    "val": "top1",
+    "v2": "top1",
+    "sketch": "top1",
+    "a": "top1",
+    "r": "top1",
+    "real": "real_top1",
+    "o": "aupr",
+}
+ROBUSTNESS_METRICS = (
+    "mce",
+    "relative_mce",
+    "mfr",
+    "mt5d",
+    "aupr",
+    "auroc",
+    "fpr95",
+    "aupr_sigmoid",
+    "ece",
+    "rms_calib",
+    "nll",
+    "flip_prob",
+    "top5_dist",
+)
 LATENCY_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_cv", "throughput_ips")
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int8-cpu", "int8-trt")
 SET_ORDER = ("val", "real", "v2", "sketch", "a", "r", "o", "c", "p")
@@ -80,11 +100,13 @@ def _matrix(rows, deltas) -> dict[str, Any]:
     columns = sorted({c for row in rows.values() for c in row}, key=column_order)
     table = []
     for (testset, variant), cells in sorted(rows.items(), key=lambda kv: (set_order(kv[0][0]), kv[0][1] or "")):
-        table.append({
-            "testset": testset,
-            "variant": variant,
-            "cells": {col: _cell(rec, deltas, (testset, variant, *col)) for col, rec in cells.items()},
-        })  # fmt: skip
+        table.append(
+            {
+                "testset": testset,
+                "variant": variant,
+                "cells": {col: _cell(rec, deltas, (testset, variant, *col)) for col, rec in cells.items()},
+            }
+        )
     return {"columns": columns, "rows": table}
 
 
@@ -107,8 +129,18 @@ def latency_table(records: list[Record]) -> list[dict[str, Any]]:
     for r in records:
         if r.metric in LATENCY_METRICS and r.batch_size:
             key = (*column_key(r), r.cell.device, r.batch_size, r.mode or "")
-            row = rows.setdefault(key, {"model": key[0], "engine": key[1], "precision": key[2], "device": key[3],
-                                        "batch_size": key[4], "mode": key[5], "flags": set()})  # fmt: skip
+            row = rows.setdefault(
+                key,
+                {
+                    "model": key[0],
+                    "engine": key[1],
+                    "precision": key[2],
+                    "device": key[3],
+                    "batch_size": key[4],
+                    "mode": key[5],
+                    "flags": set(),
+                },
+            )
             row[r.metric] = r.value
             row["flags"].update(r.flags)
     ordered = sorted(rows.items(), key=lambda kv: (column_order(kv[0][:3]), kv[0][3], kv[0][4], kv[0][5]))

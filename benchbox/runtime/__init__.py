@@ -41,6 +41,7 @@ def create_runner(engine: str, artifact, precision: str = "fp32", device: str = 
 
     max_batch = max(int(options.get("max_batch") or 32), 1)
     built = (artifact.manifest.get("engines") or {}).get(precision) or {}
-    loader = EngineFromOnnx(artifact, precision, opt_batch=min(8, max_batch), max_batch=max_batch,
-                            tf32=bool(built.get("tf32", False)))  # fmt: skip
+    loader = EngineFromOnnx(
+        artifact, precision, opt_batch=min(8, max_batch), max_batch=max_batch, tf32=bool(built.get("tf32", False))
+    )
     return TrtRunner(artifact, loader, precision, cuda_backend=options.get("cuda_backend") or "cuda-python")

@@ -90,8 +90,9 @@ class OrtRunner(BaseRunner):
             for name in requested
         ]
         try:
-            self._sessions = [ort.InferenceSession(str(path), sess_options=options, providers=providers)
-                              for _ in range(self.lanes)]  # fmt: skip
+            self._sessions = [
+                ort.InferenceSession(str(path), sess_options=options, providers=providers) for _ in range(self.lanes)
+            ]
         except Exception as exc:
             raise UserError(f"ONNX Runtime cannot load {path}: {exc}", "Re-run benchbox export.") from exc
         self._session = self._sessions[0]

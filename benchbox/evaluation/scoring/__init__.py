@@ -37,13 +37,23 @@ class ScoreContext:
     store: Any = None
     problems: list[str] = field(default_factory=list)
 
-    def record(self, metric: str, value: Any, n: Any = None, ci95: Any = None, cell: Cell | None = None,
-               **extra: Any) -> Record:  # fmt: skip
+    def record(
+        self, metric: str, value: Any, n: Any = None, ci95: Any = None, cell: Cell | None = None, **extra: Any
+    ) -> Record:
         """A record of this context's cell (or `cell`) on its samples."""
         flags = tuple(extra.pop("flags", None) or ())
         reference = extra.pop("reference", None)
-        return Record(cell or self.cell, metric, value, n, tuple(ci95) if ci95 is not None else None,
-                      reference=reference, samples=self.digest, flags=flags, extra=extra)  # fmt: skip
+        return Record(
+            cell or self.cell,
+            metric,
+            value,
+            n,
+            tuple(ci95) if ci95 is not None else None,
+            reference=reference,
+            samples=self.digest,
+            flags=flags,
+            extra=extra,
+        )
 
 
 def scorer_for(spec: TestSet) -> ModuleType:

@@ -13,8 +13,9 @@ from benchbox.metrics.stats import mcnemar_exact, paired_difference
 from benchbox.records import Record
 
 
-def agreement_records(ctx: ScoreContext, scorer: ModuleType, reference: np.ndarray, other: np.ndarray,
-                      reference_name: str) -> list[Record]:  # fmt: skip
+def agreement_records(
+    ctx: ScoreContext, scorer: ModuleType, reference: np.ndarray, other: np.ndarray, reference_name: str
+) -> list[Record]:
     """Records for ctx.cell (the compared cell) against `reference_name` (e.g. 'ort/fp32')."""
     ref_keys, ref_top1, ref_correct = scorer.comparable(reference)
     keys, top1, correct = scorer.comparable(other)
@@ -33,6 +34,6 @@ def agreement_records(ctx: ScoreContext, scorer: ModuleType, reference: np.ndarr
             reference=reference_name,
             n10=paired["n10"],
             n01=paired["n01"],
-        ),  # fmt: skip
+        ),
         ctx.record("mcnemar_p", mcnemar_exact(paired["n10"], paired["n01"]), paired["n"], reference=reference_name),
     ]

@@ -38,8 +38,11 @@ def set_records(ctx: ScoreContext, variant_records: list[Record]) -> list[Record
     records = []
     for corruption, info in per_corruption.items():
         flags = () if info["complete"] else ("partial-severities",)
-        records.append(ctx.record("ce", info["ce"], None, cell=ctx.cell.at_variant(corruption),
-                                  mean_error=info["error"], flags=flags))  # fmt: skip
+        records.append(
+            ctx.record(
+                "ce", info["ce"], None, cell=ctx.cell.at_variant(corruption), mean_error=info["error"], flags=flags
+            )
+        )
     clean_error = None
     val = ctx.needed("val")
     if val is not None and val[1].summary.size:
