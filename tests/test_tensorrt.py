@@ -210,3 +210,24 @@ def test_trt_engine_matches_onnxruntime(tiny_full_artifact):
         create_runner("trt", tiny_full_artifact, "fp32", "cuda") as trt_runner,
     ):
         assert np.max(np.abs(ort_runner.infer(x) - trt_runner.infer(x))) < 1e-2
+
+
+def test_gpu_check_on_a_cpu_machine_exits_0_and_says_what_it_skipped(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "PATH": f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"}
+    proc = subprocess.run(
+        [str(repo / "scripts" / "gpu-check.sh"), str(tmp_path)], capture_output=True, text=True, timeout=600, env=env
+    )
+    summary = json.loads((tmp_path / "gpu-check.json").read_text())
+    if summary["imports"].get("cuda_device"):
+        pytest.skip("this machine has a GPU: the check really ran")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = summary["steps"]
+    assert steps["doctor"]["status"] == "ran" and steps["pytest"]["status"] == "ran"
+    for name in ("torch-cuda", "bench", "cuda-memory", "tensorrt", "ort-gpu"):
+        assert steps[name]["status"] == "skipped" and "no CUDA GPU" in steps[name]["why"]
+    assert "missing" in steps["tensorrt"]["why"]  # and it names what else is missing
