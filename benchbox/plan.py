@@ -166,6 +166,10 @@ def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, 
             outcome.failures.append(f"export {model.name}: {message}")
             echo(f"export {model.name} failed: {message}")
             continue
+        from benchbox.exporters.lint import lint_records
+
+        sizes = [*(plan.bench.batch_sizes if plan.bench else []), *([plan.eval.batch_size] if plan.eval else [])]
+        lint_records(artifact, store, None, sizes or None)
         if plan.eval is not None:
             try:
                 result = Evaluator(artifact, store, replace(plan.eval, store=plan.out / "store"), on_progress).run()

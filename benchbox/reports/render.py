@@ -104,6 +104,22 @@ def _latency_rows(data):
     return header, rows
 
 
+def _lint_rows(data):
+    header = ["model", "file", "TensorRT", "errors", "warnings", "rules"]
+    rows = [
+        [
+            r["model"],
+            r["precision"],
+            str(r.get("trt") or ""),
+            str(r.get("errors", 0)),
+            str(r.get("warnings", 0)),
+            ", ".join(r["rules"]),
+        ]
+        for r in data["lint"]
+    ]
+    return header, rows
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
     if not rows:
         return "_none recorded_\n"
@@ -129,6 +145,7 @@ def render_markdown(data: dict[str, Any], out_dir: Path) -> str:
         ]
     parts += ["## Robustness and calibration\n", _md_table(*_robustness_rows(data))]
     parts += ["## Latency\n", _md_table(*_latency_rows(data))]
+    parts += ["## TensorRT readiness (benchbox lint)\n", _md_table(*_lint_rows(data))]
     parts += ["## Plots\n"]
     for i, (title, svg) in enumerate(data["plots"].items()):
         name = f"plot{i + 1}.svg"
@@ -203,6 +220,7 @@ def render_html(data: dict[str, Any]) -> str:
         f"{agreement}"
         f"<h2>Robustness and calibration</h2>{_html_table(*_robustness_rows(data))}"
         f"<h2>Latency</h2>{_html_table(*_latency_rows(data))}"
+        f"<h2>TensorRT readiness (benchbox lint)</h2>{_html_table(*_lint_rows(data))}"
         f"<h2>Plots</h2>{figures or '<p><em>no plots: nothing to draw yet</em></p>'}"
         f"<h2>Environment</h2><pre>{environment}</pre>"
         "</body></html>"

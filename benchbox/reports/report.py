@@ -17,6 +17,7 @@ from benchbox.reports.tables import (
     accuracy_matrix,
     agreement_matrix,
     latency_table,
+    lint_table,
     robustness_table,
     warnings_list,
 )
@@ -37,6 +38,7 @@ def build_report(store_dir: Path, out_dir: Path) -> dict[str, Path]:
         "agreement": agreement_matrix(records),
         "robustness": robustness_table(records),
         "latency": latency_table(records),
+        "lint": lint_table(records),
         "warnings": warnings_list(records, runs),
         "environment": _environment(records),
         "plots": _plots(store, records, runs),

@@ -123,6 +123,19 @@ def robustness_table(records: list[Record]) -> list[Record]:
     return sorted(rows, key=lambda r: (set_order(r.cell.testset), column_key(r), r.metric, r.cell.variant or ""))
 
 
+def lint_table(records: list[Record]) -> list[dict[str, Any]]:
+    """One row per model and TensorRT-bound file: errors, warnings and the rules they broke."""
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        if r.metric in ("trt_lint_errors", "trt_lint_warnings"):
+            key = (r.cell.model, r.cell.precision)
+            blank = {"model": key[0], "precision": key[1], "trt": r.extra.get("trt"), "rules": set()}
+            row = rows.setdefault(key, blank)
+            row["errors" if r.metric == "trt_lint_errors" else "warnings"] = int(r.value or 0)
+            row["rules"].update(f["rule"] for f in r.extra.get("findings", []))
+    return [dict(v, rules=sorted(v["rules"])) for _, v in sorted(rows.items())]
+
+
 def latency_table(records: list[Record]) -> list[dict[str, Any]]:
     """One row per (model, engine, precision, device, batch size, mode) with its latency metrics side by side."""
     rows: dict[tuple, dict] = {}
@@ -172,6 +185,12 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
             notes.add(f"unreadable files: {int(r.value)} in {where.strip()}")
         if r.metric == "nonfinite_outputs" and r.value:
             notes.add(f"NaN/Inf outputs: {int(r.value)} images in {where.strip()}")
+        if r.metric == "trt_lint_errors" and r.value:
+            rules = sorted({f["rule"] for f in r.extra.get("findings", [])})
+            notes.add(
+                f"TensorRT lint: {int(r.value)} error(s) in {c.model} {c.precision} ({', '.join(rules)}): "
+                "run benchbox lint for the nodes"
+            )
         if r.metric in ("failed", "unsupported"):
             label = "unsupported" if r.metric == "unsupported" else "failed cell"
             notes.add(f"{label}: {where.strip()}: {r.error}")
