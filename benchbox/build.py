@@ -41,6 +41,31 @@ def check_export_inputs(model: str, out: Path, export: ExportOptions) -> None:
         require_tensorrt()
 
 
+def fp32_artifact(model: str, out: Path, export: ExportOptions, model_options: ModelOptions, parity_files, step):
+    """The FP32 file: a user's ONNX file as it is, or an export from PyTorch with a parity check."""
+    from benchbox.exporters.onnx import OnnxFromTorch
+    from benchbox.exporters.onnx_file import SOURCE_OPTIONS, OnnxFromFile, is_onnx_source
+
+    if is_onnx_source(model):
+        step(f"FP32: validate {printable(model)} and copy it into the artifact")
+        return OnnxFromFile(model, out, model_options)()
+    given = [f"--{k.replace('_', '-')}" for k in (*SOURCE_OPTIONS, "make_batch_dynamic") if getattr(model_options, k)]
+    if given:
+        raise UserError(
+            f"{', '.join(given)} describe an ONNX file's preprocessing; {model} has its own.",
+            "Drop them, or pass the path of an .onnx file as MODEL.",
+        )
+    step(f"FP32 ONNX of {model} (opset {export.opset}) with a parity check")
+    return OnnxFromTorch(
+        model,
+        out,
+        model_options.checkpoint,
+        export.opset,
+        [str(p) for p in parity_files] or None,
+        offline=export.offline,
+    )()
+
+
 def build_artifacts(
     model: str,
     out: Path | None = None,
@@ -53,7 +78,6 @@ def build_artifacts(
     from benchbox.exporters.calibration import select_calibration_files
     from benchbox.exporters.fp16 import Fp16FromOnnx
     from benchbox.exporters.int8 import Int8FromOnnx
-    from benchbox.exporters.onnx import OnnxFromTorch
     from benchbox.exporters.precision import PARITY_HELD_OUT
 
     export = export or ExportOptions()
@@ -66,16 +90,7 @@ def build_artifacts(
     if export.calib_data is not None:
         selected = select_calibration_files(Path(export.calib_data), export.calib_size + PARITY_HELD_OUT)
         calib_files, parity_files = selected[: export.calib_size], selected[export.calib_size :]
-    step(f"FP32 ONNX of {model} (opset {export.opset}) with a parity check")
-    artifact = OnnxFromTorch(
-        model,
-        out,
-        model_options.checkpoint,
-        export.opset,
-        [str(p) for p in parity_files] or None,
-        model_options=model_options,
-        offline=export.offline,
-    )()
+    artifact = fp32_artifact(model, out, export, model_options, parity_files, step)
     if "fp16" in export.precisions:
         step("FP16: activation ranges, conversion, parity against FP32")
         Fp16FromOnnx(artifact, calib_files, parity_files).run()

@@ -104,6 +104,13 @@ MODEL_OPTIONS = [
     Opt("interpolation", "choice", None, "ONNX source: resize interpolation.", choices=INTERPOLATIONS),
     Opt("data_config", "path", None, "ONNX source: a JSON file with input_size/mean/std/crop_pct/interpolation."),
     Opt("config_from", "str", None, "ONNX source: borrow the preprocessing of this timm model name."),
+    Opt(
+        "make_batch_dynamic",
+        "bool",
+        False,
+        "ONNX source with a fixed batch size: rewrite its batch axis as "
+        "dynamic (verified by running it at two batch sizes).",
+    ),
 ]
 
 EXPORT_OPTIONS = [

@@ -174,7 +174,8 @@ def test_checkpoint_with_pickled_code_gets_one_plain_message(tmp_path):
 def test_lite0_mapping_gives_identical_logits_to_the_package_model():
     torch = pytest.importorskip("torch")
     pkg = pytest.importorskip("efficientnet_lite_pytorch")
-    from benchbox.models import lite_weights_path, resolve_model
+    from benchbox.models import resolve_model
+    from benchbox.models.lite import lite_weights_path
 
     ours = resolve_model("efficientnet_lite0")
     ref = pkg.EfficientNet.from_pretrained(

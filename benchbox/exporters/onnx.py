@@ -53,6 +53,23 @@ def check_output_classes(classes: int, what: str) -> None:
         )
 
 
+def hub_revision(name: str) -> str | None:
+    """The cached hub revision of a timm or hf-hub name (None when nothing is cached), without network access."""
+    from benchbox.models.hub import cached_hub_file
+
+    repo = name.split(":", 1)[1] if name.startswith("hf-hub:") else None
+    if repo is None and ":" not in name:
+        try:
+            import timm
+
+            cfg = timm.get_pretrained_cfg(name)
+            repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+        except Exception:
+            repo = None
+    found = cached_hub_file(repo) if repo else None
+    return found[1] if found else None
+
+
 class OnnxFromTorch:
     """Export MODEL to `out/model.fp32.onnx` and write the artifact manifest; reuse an identical earlier export."""
 
@@ -63,7 +80,6 @@ class OnnxFromTorch:
         checkpoint: str | Path | None = None,
         opset: int = DEFAULT_OPSET,
         parity_images: list[str] | None = None,
-        model_options=None,
         offline: bool = False,
     ) -> None:
         self.model_name = model
@@ -71,17 +87,18 @@ class OnnxFromTorch:
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.opset = opset
         self.parity_images = parity_images
-        self.model_options = model_options
         self.offline = offline
 
     def export_key(self) -> str:
-        from benchbox.models import LITE_PACKAGES, lite_weights_path
+        from benchbox.models.lite import LITE_PACKAGES, lite_weights_path
 
         weights = None
         if self.checkpoint is not None:
             weights = sha256_file(self.checkpoint)
         elif self.model_name in LITE_PACKAGES:
             weights = sha256_file(lite_weights_path(self.model_name))
+        else:  # a hub model: the revision in the local cache, so a newer download is a new export
+            weights = hub_revision(self.model_name)
         versions = library_versions()
         return content_key(
             {
@@ -102,7 +119,7 @@ class OnnxFromTorch:
         existing = self._reusable(key)
         if existing is not None:
             return existing
-        resolved = resolve_model(self.model_name, self.checkpoint)
+        resolved = resolve_model(self.model_name, self.checkpoint, self.offline)
         self._check_outputs(resolved)
         return self._export_impl(resolved, key)
 

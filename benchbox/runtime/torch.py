@@ -38,7 +38,7 @@ class TorchRunner(BaseRunner):
         if self.threads:
             torch.set_num_threads(self.threads)
         source = self.artifact.manifest["source"]
-        resolved = resolve_model(self.artifact.model, source.get("checkpoint"))
+        resolved = resolve_model(self.artifact.model, source.get("checkpoint"), offline=True)  # never downloads
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
         self._dtype = dtype
         self._module = resolved.module.to(device=self.device, dtype=dtype).eval()
