@@ -50,6 +50,17 @@ class SampleSet:
     problems: list[str] = field(default_factory=list)
     synthesized: bool = False  # made by benchbox make-c/make-p, not the official release
     generated: bool = False  # generated images: labels are meaningless, only agreement is
+    outdated_synthesis: bool = False  # synthesized by an older, less faithful benchbox generator
+
+    @property
+    def data_flags(self) -> tuple[str, ...]:
+        """Flags every record scored on this set carries."""
+        flags = (
+            ("synthesized", self.synthesized),
+            ("synthesized-outdated", self.outdated_synthesis),
+            ("generated", self.generated),
+        )
+        return tuple(name for name, on in flags if on)
 
     @property
     def testset(self) -> str:
@@ -132,12 +143,25 @@ def detect_layout(folder: Path) -> str:
     return "empty" if not any(folder.iterdir()) else "unknown"
 
 
-def set_markers(folder: Path, tree_root: Path | None = None) -> tuple[bool, bool]:
-    """(synthesized, generated) for a folder, from the markers benchbox writes."""
+def set_markers(folder: Path, tree_root: Path | None = None) -> tuple[bool, bool, bool]:
+    """(synthesized, generated, outdated synthesis) for a folder, from the markers benchbox writes."""
     root = tree_root or folder
     synthesized = (root / SYNTHESIZED_MARKER).is_file()
     generated = (folder / GENERATED_MARKER).is_file() or (root / GENERATED_MARKER).is_file()
-    return synthesized, generated
+    return synthesized, generated, synthesized and _outdated_synthesis(root / SYNTHESIZED_MARKER)
+
+
+def _outdated_synthesis(marker: Path) -> bool:
+    """Whether a synthesized tree predates the current generator (an unreadable marker counts as outdated)."""
+    import json
+
+    from benchbox.datasets.synthesize import GENERATOR_VERSION
+
+    try:
+        version = json.loads(marker.read_text()).get("generator_version", 0)
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not isinstance(version, int) or version < GENERATOR_VERSION
 
 
 def read_wnid_folders(folder: Path, key: SetKey, tree_root: Path | None = None) -> SampleSet:
@@ -156,8 +180,8 @@ def read_wnid_folders(folder: Path, key: SetKey, tree_root: Path | None = None) 
         samples.extend(Sample(str(f), index[sub.name], f.name) for f in files)
     if skipped:
         problems.append(f"{skipped} non-image files ignored (extensions other than {', '.join(IMAGE_EXTENSIONS)})")
-    synthesized, generated = set_markers(folder, tree_root)
-    return SampleSet(key, folder, samples, "wnid-folders", problems, synthesized, generated)
+    synthesized, generated, outdated = set_markers(folder, tree_root)
+    return SampleSet(key, folder, samples, "wnid-folders", problems, synthesized, generated, outdated)
 
 
 def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
@@ -185,8 +209,8 @@ def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
         for name in by_label[label]:
             files, _ = _images_in(folder / name, problems)
             samples.extend(Sample(str(f), label, f.name) for f in files)
-    synthesized, generated = set_markers(folder)
-    return SampleSet(key, folder, samples, "numeric-folders", problems, synthesized, generated)
+    synthesized, generated, outdated = set_markers(folder)
+    return SampleSet(key, folder, samples, "numeric-folders", problems, synthesized, generated, outdated)
 
 
 def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
@@ -267,8 +291,8 @@ def read_flat_val(folder: Path, key: SetKey) -> SampleSet:
         samples.append(Sample(str(f), label, f.name))
     if missing:
         problems.append(f"{missing} images have no label in the label file; ignored")
-    synthesized, generated = set_markers(folder)
-    return SampleSet(key, folder, samples, layout, problems, synthesized, generated)
+    synthesized, generated, outdated = set_markers(folder)
+    return SampleSet(key, folder, samples, layout, problems, synthesized, generated, outdated)
 
 
 def read_image_folder(folder: Path, testset: str, variant: str | None = None) -> SampleSet:
@@ -305,8 +329,8 @@ def read_p_folder(folder: Path, key: SetKey, root: Path) -> SampleSet:
             (p for p in sub.iterdir() if p.suffix == ".mp4" and p.is_file()), key=lambda p: natural_key(p.name)
         )
         samples.extend(Sample(str(v), index[sub.name], v.name) for v in videos)
-    synthesized, generated = set_markers(folder, root)
-    return SampleSet(key, folder, samples, "p-videos", problems, synthesized, generated)
+    synthesized, generated, outdated = set_markers(folder, root)
+    return SampleSet(key, folder, samples, "p-videos", problems, synthesized, generated, outdated)
 
 
 def expected_layout(testset: str) -> str:

@@ -20,8 +20,10 @@ from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, P_EXTR
 from benchbox.errors import UserError, printable, unknown_name
 
 MARKER = "SYNTHESIZED.json"
-# Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged.
-GENERATOR_VERSION = 1
+# Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged
+# "synthesized-outdated". 2: fog, glass blur, motion blur, snow, frost, spatter and P's snow and motion blur
+# follow the official generators (benchmarks/c_fidelity.py).
+GENERATOR_VERSION = 2
 ProgressFn = Callable[[str, int, int], None]
 
 

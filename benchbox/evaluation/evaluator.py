@@ -166,7 +166,7 @@ class Evaluator:
             samples = self._read(source)
             if samples is None:
                 continue
-            flags |= {f for f, on in (("synthesized", samples.synthesized), ("generated", samples.generated)) if on}
+            flags |= set(samples.data_flags)
             jobs = self._predict_variant(spec, samples, cells)
             self._score_variant(spec, scorer, samples, jobs, per_cell, keys)
         if hasattr(scorer, "set_records"):

@@ -56,7 +56,7 @@ def flag(records: list[Record], samples: SampleSet, overlap: dict[str, int]) -> 
     """The records of a variant with its data flags, and calibration-overlap on the precisions it concerns."""
     flagged = []
     for record in records:
-        extra = [f for f, on in (("synthesized", samples.synthesized), ("generated", samples.generated)) if on]
+        extra = list(samples.data_flags)
         if record.cell.precision in overlap:
             extra.append("calibration-overlap")
         flagged.append(record.with_flags(*extra) if extra else record)

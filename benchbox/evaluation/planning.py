@@ -3,6 +3,7 @@ samples of each variant (limited, digested), and every input mistake raised now 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -89,9 +90,7 @@ def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
         return samples
     picks = np.linspace(0, len(samples.samples) - 1, num=limit).round().astype(int)
     chosen = [samples.samples[i] for i in picks]
-    return SampleSet(
-        samples.key, samples.root, chosen, samples.layout, samples.problems, samples.synthesized, samples.generated
-    )
+    return dataclasses.replace(samples, samples=chosen)
 
 
 def samples_digest(samples: SampleSet) -> str:

@@ -172,6 +172,11 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
             notes.add(f"calibration overlap: {where.strip()} was scored on images it was calibrated on")
         if "synthesized" in r.flags:
             notes.add(f"synthesized data: {c.testset} results come from benchbox-synthesized images")
+        if "synthesized-outdated" in r.flags:
+            notes.add(
+                f"outdated synthesis: {c.testset} was synthesized by an older benchbox generator that deviates from "
+                "the official one; re-run make-c/make-p into a new folder"
+            )
         if "generated" in r.flags:
             notes.add(f"generated images: {c.testset} shows agreement only (labels of generated images mean nothing)")
         if any(f.startswith("only ") for f in r.flags):
