@@ -152,3 +152,94 @@ def test_p_snow_uses_imagenet_p_parameters():
     # blend 0.85 of the image with 0.15 of its brightened grey: 0.85 * 100/255 + 0.15 * (1.5 * 100/255 + 0.5)
     base = 0.85 * 100 / 255 + 0.15 * (1.5 * 100 / 255 + 0.5)
     assert np.median(frames[0]) == int(base * 255)
+
+
+def _torchvision_affine_crop(img: np.ndarray, **kwargs) -> np.ndarray:
+    """The reference's frame: torchvision's affine of the 256 image (bilinear), then CenterCrop(224)."""
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+
+    out = TF.affine(Image.fromarray(img), interpolation=InterpolationMode.BILINEAR, **kwargs)
+    return np.asarray(TF.center_crop(out, [224, 224]))
+
+
+@pytest.fixture(scope="module")
+def resized_256(sample_root):
+    from PIL import Image
+
+    from benchbox.datasets.transforms import shorter_side_size
+
+    path = next(next(iter(sorted((sample_root / "val").iterdir()))).iterdir())
+    img = Image.open(path).convert("RGB")
+    return np.asarray(img.resize(shorter_side_size(img.width, img.height, 256), Image.BILINEAR))
+
+
+def test_shear_frames_lean_like_torchvision(resized_256):
+    frames = P.shear(resized_256, np.random.default_rng(0))
+    # the reference passes shear=i-15 as a number: an x-shear only (a one-element list would shear y too)
+    expected = _torchvision_affine_crop(resized_256, angle=0, translate=[0, 0], scale=1.0, shear=5.0)
+    np.testing.assert_array_equal(frames[20], expected)
+
+
+def test_p_zoom_blur_scales_the_256_image(resized_256):
+    frames = P.zoom_blur(resized_256, np.random.default_rng(0))
+    first = _torchvision_affine_crop(resized_256, angle=0, translate=[0, 0], scale=1.0, shear=0.0) / 255.0
+    zoomed = _torchvision_affine_crop(resized_256, angle=0, translate=[0, 0], scale=1.004, shear=0.0) / 255.0
+    expected = np.uint8(np.clip((first + zoomed) / 2 * 255, 0, 255))
+    assert np.abs(frames[1].astype(int) - expected).max() <= 1
+
+
+def test_smear_down_is_the_reference_column_convolution():
+    field = np.random.default_rng(4).random((12, 5))
+    reference = np.stack([np.convolve(field[:, j], np.array(P.SMEAR_KERNEL), mode="same") for j in range(5)], axis=1)
+    np.testing.assert_allclose(P.smear_down(field), reference)
+
+
+def test_p_spatter_drops_run_down_between_frames():
+    img = np.full((256, 256, 3), 60, dtype=np.uint8)
+    frames = P.spatter(img, np.random.default_rng(2))
+    assert len(frames) == 31
+    wet = [(f.astype(float) - 60).sum(axis=2) for f in (frames[0], frames[4])]
+    assert wet[0].max() > 0
+    # the kernel moves content 1.5 rows a frame on average: after 4 frames the pattern sits ~6 rows lower
+    scores = [np.corrcoef(wet[0][: 224 - k].ravel(), wet[1][k:].ravel())[0, 1] for k in range(0, 16)]
+    assert 3 <= int(np.argmax(scores)) <= 9, scores
+
+
+def test_tilt_homography_keeps_the_centre_and_follows_the_pinhole_model():
+    # at 0 degrees the reference is not the identity: pixels are lifted to depth 1, so the image shrinks by f/(f+1)
+    f0 = np.hypot(320, 256)
+    flat = P.tilt_homography(320, 256, 0.0)
+    flat = flat / flat[2, 2]
+    np.testing.assert_allclose(np.diag(flat)[:2], [f0 / (f0 + 1)] * 2)
+    for degrees in (-15, -4, 9, 15):
+        m = P.tilt_homography(320, 256, degrees)
+        centre = m @ np.array([160, 128, 1.0])
+        np.testing.assert_allclose(centre[:2] / centre[2], [160, 128], atol=0.5)  # depth 1 turns off-axis a bit
+    # a point 10 px right of the centre, both rotations by 15 degrees, focal sqrt(320^2 + 256^2): by hand
+    a, f = np.deg2rad(15), np.hypot(320, 256)
+    x, z = 10 * np.cos(a) - np.sin(a), 10 * np.sin(a) + np.cos(a)
+    y, z = -z * np.sin(a), z * np.cos(a)
+    point = P.tilt_homography(320, 256, 15) @ np.array([170, 128, 1.0])
+    np.testing.assert_allclose(point[:2] / point[2], [f * x / (z + f) + 160, f * y / (z + f) + 128])
+
+
+def test_p_encoder_settings_are_the_official_ones():
+    from benchbox.datasets import synthesize
+
+    assert synthesize.ENCODER == {"crf": "20", "preset": "veryslow"}
+    assert synthesize.ENCODER_GRAIN == {"tune": "grain", "preset": "veryslow"}  # libx264's default crf 23
+
+
+def test_older_synthesized_trees_are_flagged_outdated(tmp_path):
+    import json
+
+    from benchbox.datasets.readers import set_markers
+    from benchbox.datasets.synthesize import GENERATOR_VERSION, MARKER
+
+    for version, outdated in ((1, True), (GENERATOR_VERSION, False)):
+        (tmp_path / MARKER).write_text(json.dumps({"kind": "c", "generator_version": version}))
+        assert set_markers(tmp_path) == (True, False, outdated)
+    (tmp_path / MARKER).write_text("{not json")
+    assert set_markers(tmp_path)[2] is True

@@ -50,10 +50,11 @@ def motion_blur(img, rng):
 
 
 def zoom_blur(img, rng):
-    x = _crop(img).astype(np.float64) / 255.0
-    frames, total = [_u8(x * 255)], x.copy()
+    """Running mean of the 256 image scaled by 1 + 0.004 i about its centre (bilinear), then cropped."""
+    total = _crop(img).astype(np.float64) / 255.0
+    frames = [_u8(total * 255)]
     for i in range(1, 31):
-        total += C._clipped_zoom(x, 1 + 0.004 * i)
+        total += _pil_frames(img, lambda _, i=i: _affine_about_centre(img, scale=1 + 0.004 * i), count=1)[0] / 255.0
         frames.append(_u8(total / (i + 1) * 255))
     return frames
 
@@ -89,14 +90,35 @@ def gaussian_blur(img, rng):
     return [_u8(C._blur(x, 0.25 + 0.035 * i)) for i in range(31)]
 
 
+# ImageNet-P's liquid spatter: one field, shaded as ImageNet-C's liquid spatter, running down the image.
+P_SPATTER = {"loc": 0.65, "scale": 0.27, "sigma": 3.7, "threshold": 0.69, "intensity": 0.6}
+SMEAR_KERNEL = (0.05, 0.1, 0.15, 0.7)  # weights of rows y + 1, y, y - 1, y - 2: drops move down ~2.5 rows a frame
+
+
+def smear_down(field: np.ndarray) -> np.ndarray:
+    """One step of the drops running down: each row becomes a weighted sum of itself, the row below and the two
+    above (zero beyond the image), as the reference's per-column 'same' convolution."""
+    padded = np.pad(field, ((2, 1), (0, 0)))
+    h = field.shape[0]
+    below, here, above, above2 = (padded[start : start + h] for start in (3, 2, 1, 0))
+    k = SMEAR_KERNEL
+    return k[0] * below + k[1] * here + k[2] * above + k[3] * above2
+
+
 def spatter(img, rng):
-    x = _crop(img).astype(np.float64) / 255.0
-    liquid = ndimage.gaussian_filter(rng.normal(size=(224 + 62, 224), loc=0.65, scale=0.3), 3)
+    p = P_SPATTER
+    x = _crop(img).astype(np.float32) / 255.0
+    liquid = rng.normal(size=x.shape[:2], loc=p["loc"], scale=p["scale"])
+    liquid = ndimage.gaussian_filter(liquid, p["sigma"], mode="nearest", truncate=4.0)
+    liquid[liquid < p["threshold"]] = 0
+    colour = np.array([175, 238, 238], dtype=np.float32) / 255
     frames = []
-    for i in range(31):
-        layer = liquid[2 * i : 2 * i + 224]
-        mask = ndimage.gaussian_filter((layer > 0.68) * 1.0, 1.5)[..., None] * 0.6
-        frames.append(_u8(np.clip(x + mask * np.array([175, 238, 238]) / 255 * 0.5, 0, 1) * 255))
+    for _ in range(31):
+        liquid8 = (liquid * 255).astype(np.uint8)
+        shade = liquid8 * C.liquid_shading(liquid8)
+        shade = shade / max(float(shade.max()), 1e-12) * p["intensity"]
+        frames.append(_u8(np.clip(x + shade[..., None] * colour, 0, 1) * 255))
+        liquid = smear_down(liquid)
     return frames
 
 
@@ -137,28 +159,30 @@ def scale(img, rng):
 
 
 def shear(img, rng):
-    return _pil_frames(img, lambda i: _affine_about_centre(img, shear_deg=i - 15))
+    # the reference's torchvision shear of (i - 15) degrees leans the image the other way from this helper's
+    return _pil_frames(img, lambda i: _affine_about_centre(img, shear_deg=15 - i))
+
+
+def tilt_homography(width: int, height: int, degrees: float) -> np.ndarray:
+    """The image plane turned by `degrees` about its vertical and then its horizontal axis through the centre,
+    seen by a pinhole camera at focal length sqrt(w^2 + h^2) set that far in front (the reference's model)."""
+    a = np.deg2rad(degrees)
+    focal = float(np.hypot(width, height))
+    cos, sin = np.cos(a), np.sin(a)
+    lift = np.array([[1, 0, -width / 2], [0, 1, -height / 2], [0, 0, 1], [0, 0, 1]])  # pixel -> centred 3D point
+    about_y = np.array([[cos, 0, -sin, 0], [0, 1, 0, 0], [sin, 0, cos, 0], [0, 0, 0, 1]])
+    about_x = np.array([[1, 0, 0, 0], [0, cos, -sin, 0], [0, sin, cos, 0], [0, 0, 0, 1]])
+    push = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, focal], [0, 0, 0, 1]])
+    project = np.array([[focal, 0, width / 2, 0], [0, focal, height / 2, 0], [0, 0, 1, 0]])
+    return project @ push @ about_x @ about_y @ lift
 
 
 def tilt(img, rng):
-    """Perspective tilt by phi = theta = (i - 15) degrees about both axes."""
-    from PIL import Image
+    """Perspective tilt by (i - 15) degrees about both axes, warped by OpenCV (bilinear, black border), cropped."""
+    import cv2
 
     h, w = img.shape[:2]
-
-    def coefficients(i):
-        t = np.deg2rad(i - 15)
-        dx, dy = w * 0.5 * np.sin(t) * 0.35, h * 0.5 * np.sin(t) * 0.35
-        src = [(0, 0), (w, 0), (w, h), (0, h)]
-        dst = [(0 + dx, 0 + dy), (w - dx, 0 - dy), (w + dx, h + dy), (0 - dx, h - dy)]
-        rows = []
-        for (x, y), (u, v) in zip(dst, src):
-            rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-            rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs = np.array([c for pair in src for c in pair], dtype=np.float64)
-        return Image.PERSPECTIVE, tuple(np.linalg.solve(np.array(rows, dtype=np.float64), rhs))
-
-    return _pil_frames(img, coefficients)
+    return [_crop(cv2.warpPerspective(img, tilt_homography(w, h, i - 15), (w, h))) for i in range(31)]
 
 
 PERTURBATIONS: dict[str, Callable] = {

@@ -2,8 +2,9 @@
 
 C: Resize(256) -> CenterCrop(224) -> corruption -> JPEG quality 85, written as the official tree
 `<corruption>/<severity>/<wnid>/<name>`. P: Resize(256) -> perturbation frames -> H.264 MP4 (PyAV's bundled
-libx264, crf 20; noise sequences tuned for grain), as `<perturbation>/<wnid>/<name>.mp4`. Seeds derive from
-the image index, so a re-run writes the same files. A SYNTHESIZED.json marker labels the results.
+libx264 with the official settings: crf 20 veryslow; noise tuned for grain at crf 23), as
+`<perturbation>/<wnid>/<name>.mp4`. Seeds derive from the image index, so a re-run writes the same files.
+A SYNTHESIZED.json marker labels the results.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ def _p_job(args):
     return None
 
 
+# The official ImageNet-P encoder settings: noise sequences with libx264's grain tuning at its default quality
+# (crf 23), the others at crf 20; both with the veryslow preset.
+ENCODER = {"crf": "20", "preset": "veryslow"}
+ENCODER_GRAIN = {"tune": "grain", "preset": "veryslow"}
+
+
 def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False) -> None:
     """H.264 MP4, one frame per second, yuv444p so colour survives (the official sequences used ffmpeg)."""
     import av
@@ -94,7 +101,7 @@ def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False) -> None
         stream = container.add_stream("libx264", rate=1)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv444p"
-        stream.options = {"tune": "grain", "crf": "20"} if grain else {"crf": "20"}
+        stream.options = ENCODER_GRAIN if grain else ENCODER
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
