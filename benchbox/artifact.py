@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbox.errors import UnsupportedPrecision, UserError, unknown_name
+from benchbox.hashing import sha256_file  # noqa: F401 - re-exported: callers hash artifact files through here
 from benchbox.models import DataConfig
 
 MANIFEST_NAME = "manifest.json"
@@ -20,14 +21,6 @@ SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt")
 ARTIFACT_FILES = ("fp32", "fp16", "int8", "int8-cpu")
 REBUILD = "Re-run benchbox export to rebuild the artifact."
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def now_iso() -> str:

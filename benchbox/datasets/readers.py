@@ -30,6 +30,10 @@ WNID_RE = re.compile(r"^n\d{8}$")
 VAL_NAME_RE = re.compile(r"ILSVRC2012_val_(\d{8})")
 GENERATED_MARKER = "BENCHBOX_GENERATED"  # written beside generated images: their labels mean nothing
 SYNTHESIZED_MARKER = "SYNTHESIZED.json"
+# Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged
+# "synthesized-outdated". 2: fog, glass blur, motion blur, snow, frost, spatter and P's snow and motion blur
+# follow the official generators (benchmarks/c_fidelity.py).
+GENERATOR_VERSION = 2  # of make-c/make-p, written into SYNTHESIZED_MARKER
 
 
 @dataclass
@@ -154,8 +158,6 @@ def set_markers(folder: Path, tree_root: Path | None = None) -> tuple[bool, bool
 def _outdated_synthesis(marker: Path) -> bool:
     """Whether a synthesized tree predates the current generator (an unreadable marker counts as outdated)."""
     import json
-
-    from benchbox.datasets.synthesize import GENERATOR_VERSION
 
     try:
         version = json.loads(marker.read_text()).get("generator_version", 0)

@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, P_EXTRA_PERTURBATIONS, P_PERTURBATIONS
+from benchbox.datasets.readers import GENERATOR_VERSION, SYNTHESIZED_MARKER
 from benchbox.errors import UserError, printable, unknown_name
 
-MARKER = "SYNTHESIZED.json"
-# Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged
-# "synthesized-outdated". 2: fog, glass blur, motion blur, snow, frost, spatter and P's snow and motion blur
-# follow the official generators (benchmarks/c_fidelity.py).
-GENERATOR_VERSION = 2
+MARKER = SYNTHESIZED_MARKER
+
 ProgressFn = Callable[[str, int, int], None]
 
 

@@ -153,6 +153,6 @@ def load_checkpoint(module: Any, checkpoint: str | Path, source: dict[str, Any] 
             "Check that the checkpoint belongs to this architecture.",
         )
     if source is not None:
-        from benchbox.artifact import sha256_file
+        from benchbox.hashing import sha256_file
 
         source.update(checkpoint=str(checkpoint), checkpoint_sha256=sha256_file(checkpoint))

@@ -28,7 +28,7 @@ def offline_requested(flag: bool = False) -> bool:
 
 
 def _sha(path: str | Path) -> str:
-    from benchbox.artifact import sha256_file
+    from benchbox.hashing import sha256_file
 
     return sha256_file(path)
 

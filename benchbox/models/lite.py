@@ -76,7 +76,7 @@ def resolve_lite(name: str) -> ResolvedModel:
     cfg = data_config_from_timm(model.pretrained_cfg)
     from importlib import metadata
 
-    from benchbox.artifact import sha256_file
+    from benchbox.hashing import sha256_file
 
     package = LITE_PACKAGES[name][0].replace("_", "-")
     source = {
