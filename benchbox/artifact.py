@@ -97,6 +97,21 @@ class Artifact:
         cls.validate(manifest, path)
         return cls(directory, manifest)
 
+    @classmethod
+    def reusable(cls, directory: Path, export_key: str) -> Artifact | None:
+        """The artifact already in `directory` when it was exported with `export_key` and its FP32 file is
+        intact; None when there is none, it is unreadable or it came from other inputs (then export again)."""
+        if not (Path(directory) / MANIFEST_NAME).is_file():
+            return None
+        try:
+            artifact = cls.load(directory)
+            if artifact.manifest.get("export_key") == export_key:
+                artifact.file_for("fp32")
+                return artifact
+        except UserError:
+            return None
+        return None
+
     @staticmethod
     def validate(manifest: Any, path: Path) -> None:
         """Refuse manifests that are not what `benchbox export` writes (wrong type, missing fields, old schema)."""

@@ -131,15 +131,21 @@ EXPORT_OPTIONS = [
     Opt("offline", "bool", False, "Never download weights (also when HF_HUB_OFFLINE is set)."),
 ]
 
-EVAL_OPTIONS = [
-    *_common(),
-    Opt(
+
+def _run_precisions() -> Opt:
+    """Which precisions eval and bench run (the same choices for both)."""
+    return Opt(
         "precisions",
         "list",
         ["fp32"],
         "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
         choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt"),
-    ),
+    )
+
+
+EVAL_OPTIONS = [
+    *_common(),
+    _run_precisions(),
     Opt("sets", "sets", "val", "Test sets: val, real, v2, sketch, a, r, o, c, p (comma list) or all."),
     Opt("data_root", "path", None, "Folder holding the test sets (see benchbox datasets)."),
     Opt("paths", "paths", {}, "SET=DIR for one set (repeatable).", flag="--path"),
@@ -163,13 +169,7 @@ EVAL_OPTIONS = [
 
 BENCH_OPTIONS = [
     *_common(),
-    Opt(
-        "precisions",
-        "list",
-        ["fp32"],
-        "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
-        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt"),
-    ),
+    _run_precisions(),
     Opt("batch_sizes", "ints", [1, 8, 32], "Batch sizes to time (comma list).", minimum=1),
     Opt("warmup", "float", 1.0, "Warm-up seconds per cell.", minimum=0.0),
     Opt("duration", "float", 3.0, "Timed seconds per cell (at least --min-iterations runs).", positive=True),

@@ -143,16 +143,7 @@ class OnnxFromTorch:
         check_output_classes(int(out.shape[1]), resolved.name)
 
     def _reusable(self, key: str) -> Artifact | None:
-        if not (self.out / MANIFEST_NAME).is_file():
-            return None
-        try:
-            artifact = Artifact.load(self.out)
-            if artifact.manifest.get("export_key") == key:
-                artifact.file_for("fp32")
-                return artifact
-        except UserError:
-            return None
-        return None
+        return Artifact.reusable(self.out, key)
 
     def _export_impl(self, resolved: ResolvedModel, key: str) -> Artifact:
         import onnx

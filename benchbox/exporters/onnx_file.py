@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbox.artifact import MANIFEST_NAME, SCHEMA_VERSION, Artifact, content_key, now_iso, sha256_file
+from benchbox.artifact import SCHEMA_VERSION, Artifact, content_key, now_iso, sha256_file
 from benchbox.environment import library_versions
 from benchbox.errors import UserError, printable
 from benchbox.models import DataConfig
@@ -135,16 +135,7 @@ class OnnxFromFile:
         return artifact
 
     def _reusable(self, key: str) -> Artifact | None:
-        if not (self.out / MANIFEST_NAME).is_file():
-            return None
-        try:
-            artifact = Artifact.load(self.out)
-            if artifact.manifest.get("export_key") == key:
-                artifact.file_for("fp32")
-                return artifact
-        except UserError:
-            return None
-        return None
+        return Artifact.reusable(self.out, key)
 
     def _image_input(self, model):
         """The one image input: (tensor, (3, H, W), fixed batch size or None)."""
