@@ -90,8 +90,10 @@ ENCODER = {"crf": "20", "preset": "veryslow"}
 ENCODER_GRAIN = {"tune": "grain", "preset": "veryslow"}
 
 
-def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False) -> None:
-    """H.264 MP4, one frame per second, yuv444p so colour survives (the official sequences used ffmpeg)."""
+def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False, options: dict | None = None) -> None:
+    """H.264 MP4, one frame per second, yuv444p so colour survives (what ffmpeg picks for RGB frames, as the
+    official sequences were made); `options` replaces the libx264 settings (the fidelity harness passes the
+    official command's)."""
     import av
 
     tmp = path.with_suffix(".tmp.mp4")
@@ -99,7 +101,7 @@ def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False) -> None
         stream = container.add_stream("libx264", rate=1)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv444p"
-        stream.options = ENCODER_GRAIN if grain else ENCODER
+        stream.options = options if options is not None else (ENCODER_GRAIN if grain else ENCODER)
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
