@@ -160,12 +160,12 @@ def main() -> None:
     artifact = lite0_artifact(["fp32"])
     theirs = score(artifact.directory, official_tree, work / "store-official")
     ours = score(artifact.directory, benchbox_tree, work / "store-benchbox")
-    print(f"\n{len(items)} images; flip probability (%) and top-5 distance, official vs benchbox")
+    print(f"\n{len(items)} images; flip probability (%, as benchbox records it) and top-5 distance")
     print("perturbation        FP(off)  FP(bb)  T5D(off) T5D(bb)  frame MAD")
     for name in names:
         a, b = theirs.get(name, {}), ours.get(name, {})
         print(
-            f"{name:<18} {100 * a.get('flip_prob', np.nan):>7.2f} {100 * b.get('flip_prob', np.nan):>7.2f} "
+            f"{name:<18} {a.get('flip_prob', np.nan):>7.2f} {b.get('flip_prob', np.nan):>7.2f} "
             f"{a.get('top5_dist', np.nan):>8.3f} {b.get('top5_dist', np.nan):>7.3f}  "
             f"{frame_difference(official_tree, benchbox_tree, name):>8.2f}"
         )
