@@ -139,9 +139,10 @@ def test_missing_frost_package_is_a_clear_error(monkeypatch):
 
 
 def test_defocus_kernel_sums_slightly_over_one_like_opencv_reflect_border():
-    kernel = C._disk(3, 0.1)
-    assert kernel.shape == (17, 17)
-    assert kernel.sum() == pytest.approx(1.0, abs=0.02)
+    assert C._disk(3, 0.1).shape == (17, 17)
+    # the antialiasing blur reflects at the kernel's border, so severity 5's kernel sums to ~1.011 as the reference's
+    # (a renormalized or zero-padded blur would give 1.000 or less)
+    assert 1.005 < C._disk(10, 0.5).sum() < 1.02
 
 
 def test_p_snow_uses_imagenet_p_parameters():

@@ -51,10 +51,10 @@ def motion_blur(img, rng):
 
 def zoom_blur(img, rng):
     """Running mean of the 256 image scaled by 1 + 0.004 i about its centre (bilinear), then cropped."""
-    total = _crop(img).astype(np.float64) / 255.0
-    frames = [_u8(total * 255)]
-    for i in range(1, 31):
-        total += _pil_frames(img, lambda _, i=i: _affine_about_centre(img, scale=1 + 0.004 * i), count=1)[0] / 255.0
+    zoomed = _pil_frames(img, lambda i: _affine_about_centre(img, scale=1 + 0.004 * i))  # scale 1: the plain crop
+    total, frames = np.zeros(zoomed[0].shape), []
+    for i, frame in enumerate(zoomed):
+        total += frame / 255.0
         frames.append(_u8(total / (i + 1) * 255))
     return frames
 
