@@ -142,9 +142,10 @@ def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, 
 
     plan = load_plan(path)
     if ray or plan.ray.get("address"):
-        from benchbox.distributed.ray import run_plan_on_ray
-
-        return run_plan_on_ray(plan, ray or plan.ray["address"], on_progress, echo)
+        raise UserError(
+            "Running a plan on a Ray cluster is not available in this version of benchbox.",
+            "Run the plan without --ray (and without a [ray] address table); it runs locally and resumes.",
+        )
     store = ResultStore(plan.out / "store")
     outcome = PlanOutcome()
     for model in plan.models:

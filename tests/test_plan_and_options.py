@@ -102,3 +102,14 @@ def test_command_line_values_go_through_the_same_checks(cls, values, expected):
 def test_defaults_are_typed():
     options = EvalOptions()
     assert options.sets.names == ("val",) and options.engines == ["ort"] and options.batch_size == 32
+
+
+def test_ray_is_refused_with_one_line_until_it_exists(tmp_path):
+    from conftest import run_cli
+
+    plan = write(tmp_path, VALID)
+    result = run_cli("run", plan, "--ray", "auto", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "not available in this version" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "store").exists()  # refused before any work
