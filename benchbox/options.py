@@ -184,6 +184,41 @@ BENCH_OPTIONS = [
 ]
 
 
+RAY_OPTIONS = [
+    Opt(
+        "address",
+        "str",
+        None,
+        "Ray cluster to run on: auto (the cluster this node belongs to), local, or HOST:PORT.",
+        cli=False,
+    ),
+    Opt(
+        "shard_size",
+        "int",
+        2048,
+        "Samples per work unit (rounded up to a multiple of the eval batch size).",
+        minimum=1,
+        cli=False,
+    ),
+    Opt(
+        "max_retries",
+        "int",
+        3,
+        "Times a unit whose worker died is run again before its cell is failed.",
+        minimum=0,
+        cli=False,
+    ),
+    Opt(
+        "cpus_per_unit",
+        "float",
+        1.0,
+        "CPUs each work unit asks Ray for (its inference and decode threads).",
+        positive=True,
+        cli=False,
+    ),
+]
+
+
 def _default(opt: Opt) -> Any:
     if opt.kind == "sets":
         from benchbox.datasets.catalog import parse_sets
@@ -205,11 +240,13 @@ ModelOptions = _dataclass("ModelOptions", MODEL_OPTIONS)
 ExportOptions = _dataclass("ExportOptions", EXPORT_OPTIONS)
 EvalOptions = _dataclass("EvalOptions", EVAL_OPTIONS)
 BenchOptions = _dataclass("BenchOptions", BENCH_OPTIONS)
+RayOptions = _dataclass("RayOptions", RAY_OPTIONS)
 GROUPS = {
     ModelOptions: MODEL_OPTIONS,
     ExportOptions: EXPORT_OPTIONS,
     EvalOptions: EVAL_OPTIONS,
     BenchOptions: BENCH_OPTIONS,
+    RayOptions: RAY_OPTIONS,
 }
 
 

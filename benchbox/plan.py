@@ -46,7 +46,7 @@ class Plan:
     eval: Any | None  # EvalOptions, or None without [eval]
     bench: Any | None  # BenchOptions, or None without [bench]
     policy: Path | None
-    ray: dict[str, Any] = field(default_factory=dict)
+    ray: dict[str, Any] = field(default_factory=dict)  # the validated [ray] table (see distributed/ray.py)
 
 
 @dataclass
@@ -110,6 +110,10 @@ def load_plan(path: Path) -> Plan:
 
         load_policy(policy)  # a broken policy fails now, not after an hour of evaluation
     eval_table, bench_table = _table(raw, "eval", where), _table(raw, "bench", where)
+    ray_table = _table(raw, "ray", where) or {}
+    from benchbox.distributed.ray import ray_settings
+
+    ray_settings(ray_table, where)  # a mistake in [ray] fails now, even on a local run of the plan
     return Plan(
         path=path,
         out=out,
@@ -118,7 +122,7 @@ def load_plan(path: Path) -> Plan:
         eval=parse_options(EvalOptions, eval_table, f"[eval] of {where}", base, True) if eval_table else None,
         bench=parse_options(BenchOptions, bench_table, f"[bench] of {where}", base, True) if bench_table else None,
         policy=policy,
-        ray=_table(raw, "ray", where) or {},
+        ray=ray_table,
     )
 
 
@@ -128,62 +132,78 @@ def artifact_dir(plan: Plan, model: Any) -> Path:
     return plan.out / "artifacts" / default_out(model.name).name
 
 
-def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None) -> PlanOutcome:
-    """Carry out a plan; returns failures, the report paths, the check verdict and the eval records."""
+def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_progress, echo) -> None:
+    """Export, lint, eval and bench of one model; each failure is recorded and the rest go on."""
     from dataclasses import replace
 
     from benchbox.artifact import content_key
     from benchbox.bench import run_bench
     from benchbox.build import build_artifacts
     from benchbox.evaluation.evaluator import Evaluator
+    from benchbox.exporters.lint import lint_records
+
+    try:
+        artifact = build_artifacts(
+            model.name,
+            artifact_dir(plan, model),
+            plan.export,
+            model,
+            on_step=lambda text, m=model.name: echo(f"export {m}: {text}"),
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a broken model is recorded; the other models go on
+        message = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        cell = Cell(model.name, "export", "cpu", "fp32")
+        run_id = store.start_run(content_key({"plan-export": model.name, "why": message}), "export", cell)
+        store.fail_run(run_id, message, [failure_record(cell, message)])
+        outcome.failures.append(f"export {model.name}: {message}")
+        echo(f"export {model.name} failed: {message}")
+        return
+    sizes = [*(plan.bench.batch_sizes if plan.bench else []), *([plan.eval.batch_size] if plan.eval else [])]
+    lint_records(artifact, store, None, sizes or None)
+    if plan.eval is not None:
+        try:
+            options = replace(plan.eval, store=plan.out / "store")
+            result = Evaluator(artifact, store, options, on_progress, executor).run()
+            outcome.failures += result.failures
+            outcome.records += result.records
+        except UserError as exc:
+            outcome.failures.append(f"eval {model.name}: {exc.message}")
+            echo(f"eval {model.name} failed: {exc}")
+    if plan.bench is not None:
+        try:
+            if executor is not None:
+                outcome.failures += executor.bench(artifact, store, plan.bench)
+            else:
+                outcome.failures += run_bench(artifact, store, plan.bench, on_progress, skip_done=True).failures
+        except UserError as exc:
+            outcome.failures.append(f"bench {model.name}: {exc.message}")
+
+
+def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None) -> PlanOutcome:
+    """Carry out a plan, here or on a Ray cluster (`ray`: its address, over the plan's [ray] table); returns
+    failures, the report paths, the check verdict and the eval records."""
+    from benchbox.distributed.ray import ray_settings
     from benchbox.reports.check import check_and_print
     from benchbox.reports.report import build_report
     from benchbox.store import ResultStore
 
     plan = load_plan(path)
-    if ray or plan.ray.get("address"):
-        raise UserError(
-            "Running a plan on a Ray cluster is not available in this version of benchbox.",
-            "Run the plan without --ray (and without a [ray] address table); it runs locally and resumes.",
-        )
+    executor = None
+    settings = ray_settings(plan.ray, printable(plan.path), ray)
+    if settings is not None:
+        from benchbox.distributed.ray import RayExecutor
+
+        executor = RayExecutor(settings, on_progress, echo)
     store = ResultStore(plan.out / "store")
     outcome = PlanOutcome()
-    for model in plan.models:
-        try:
-            artifact = build_artifacts(
-                model.name,
-                artifact_dir(plan, model),
-                plan.export,
-                model,
-                on_step=lambda text, m=model.name: echo(f"export {m}: {text}"),
-            )
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # a broken model is recorded; the other models go on
-            message = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-            cell = Cell(model.name, "export", "cpu", "fp32")
-            run_id = store.start_run(content_key({"plan-export": model.name, "why": message}), "export", cell)
-            store.fail_run(run_id, message, [failure_record(cell, message)])
-            outcome.failures.append(f"export {model.name}: {message}")
-            echo(f"export {model.name} failed: {message}")
-            continue
-        from benchbox.exporters.lint import lint_records
-
-        sizes = [*(plan.bench.batch_sizes if plan.bench else []), *([plan.eval.batch_size] if plan.eval else [])]
-        lint_records(artifact, store, None, sizes or None)
-        if plan.eval is not None:
-            try:
-                result = Evaluator(artifact, store, replace(plan.eval, store=plan.out / "store"), on_progress).run()
-                outcome.failures += result.failures
-                outcome.records += result.records
-            except UserError as exc:
-                outcome.failures.append(f"eval {model.name}: {exc.message}")
-                echo(f"eval {model.name} failed: {exc}")
-        if plan.bench is not None:
-            try:
-                outcome.failures += run_bench(artifact, store, plan.bench, on_progress, skip_done=True).failures
-            except UserError as exc:
-                outcome.failures.append(f"bench {model.name}: {exc.message}")
+    try:
+        for model in plan.models:
+            _run_model(plan, model, store, outcome, executor, on_progress, echo)
+    finally:
+        if executor is not None:
+            executor.close()
     outcome.report = build_report(plan.out / "store", plan.out / "report")
     outcome.verdict = check_and_print(plan.out / "store", plan.policy)
     return outcome

@@ -208,6 +208,28 @@ class ResultStore:
                 (status, error, now_iso(), json.dumps(info, default=str) if info is not None else None, run_id),
             )
 
+    def export_runs(self, kinds: tuple[str, ...], done_only: bool = True) -> list[dict[str, Any]]:
+        """Runs of some kinds with their records, as plain data (to seed or merge another store)."""
+        marks = ",".join("?" * len(kinds))
+        status = "status = 'done'" if done_only else "status IN ('done', 'failed')"
+        rows = self._conn.execute(
+            f"SELECT * FROM runs WHERE {status} AND kind IN ({marks}) ORDER BY id", kinds
+        ).fetchall()
+        return [{"run": dict(row), "records": self.records_for_run(row["id"])} for row in rows]
+
+    def import_runs(self, runs: Iterable[dict[str, Any]]) -> None:
+        """Store runs exported from another store (a cluster worker's), replacing any run with the same key."""
+        for item in runs:
+            run = item["run"]
+            cell = Cell(*(run[k] for k in IDENTITY))
+            names = ("reference", "batch_size", "mode", "samples")
+            run_id = self.start_run(run["cell_key"], run["kind"], cell, **{k: run[k] for k in names})
+            info = json.loads(run["info"] or "{}")
+            if run["status"] == "done":
+                self.finish_run(run_id, item["records"], info)
+            else:
+                self.fail_run(run_id, run["error"] or "failed", item["records"])
+
     def runs(self) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
         return [{**dict(r), "info": json.loads(r["info"] or "{}")} for r in rows]

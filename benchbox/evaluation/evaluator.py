@@ -66,8 +66,17 @@ class _CellRunner:
 class Evaluator:
     """Runs the eval options against a store. `run` checks the inputs, then orchestrates."""
 
-    def __init__(self, artifact: Artifact, store: ResultStore, options, on_progress: ProgressFn | None = None):
+    def __init__(
+        self,
+        artifact: Artifact,
+        store: ResultStore,
+        options,
+        on_progress: ProgressFn | None = None,
+        executor: Any = None,
+    ):
+        """`executor` runs the predictions elsewhere (benchbox.distributed.ray); None runs them here."""
         self.artifact = artifact
+        self.executor = executor
         self.store = store
         self.options = options
         self.on_progress = on_progress
@@ -88,6 +97,8 @@ class Evaluator:
         cells = self._create_cells(plan)
         self._record_artifact()
         self._overlap_hashes = calibration_hashes(self.artifact, options.engines, options.precisions, options.device)
+        if self.executor is not None:
+            self.executor.submit(self, plan, cells)
         try:
             for spec, variants in plan:
                 self._evaluate_set(spec, variants, cells)
@@ -196,32 +207,35 @@ class Evaluator:
             }
         )
 
-    def _predict_variant(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
-        options = self.options
+    def variant_jobs(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
+        """One job per cell for a variant, keyed by everything that decides its predictions."""
         transform = EvalTransform(self.artifact.data_config, resize=spec.resize)
         digest = samples_digest(samples)
         jobs = []
         for cell_runner in cells:
             cell = cell_runner.cell.at(samples.key)
-            job = predict.CellJob(
-                cell,
-                self._cell_key(cell, digest, transform, spec.summary),
-                cell_runner.activate,
-                spec.summary,
-                bool(options.keep_logits),
-                digest=digest,
-            )
+            key = self._cell_key(cell, digest, transform, spec.summary)
+            keep = bool(self.options.keep_logits)
+            jobs.append(predict.CellJob(cell, key, cell_runner.activate, spec.summary, keep, digest=digest))
+        return jobs
+
+    def _predict_variant(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
+        options = self.options
+        transform = EvalTransform(self.artifact.data_config, resize=spec.resize)
+        jobs = self.variant_jobs(spec, samples, cells)
+        for job, cell_runner in zip(jobs, cells):
             if cell_runner.broken:
                 job.error = RuntimeError(f"skipped: this cell failed earlier ({cell_runner.broken})")
-            elif options.recompute:
+            elif options.recompute and self.executor is None:  # a cluster run discarded them before submitting
                 self.store.discard_predictions(job.key)
-            jobs.append(job)
         runnable = [job for job in jobs if job.error is None]
         progress = None
         if self.on_progress and runnable:
             label = f"{samples.key.label} [{', '.join(j.cell.column for j in runnable)}]"
             progress = lambda done, total: self.on_progress(label, done, total)  # noqa: E731
-        if spec.layout == "p":
+        if self.executor is not None:
+            self.executor.collect(self.store, runnable, samples, progress)
+        elif spec.layout == "p":
             predict.predict_videos(self.store, runnable, samples, transform, options.batch_size, on_progress=progress)
         else:
             cache = self._cache(transform) if spec.resize else None
@@ -265,7 +279,7 @@ class Evaluator:
             ctx = self._context(job.cell, job.digest, samples, job.result)
             records = flag(scorer.variant_records(ctx), samples, overlap)
             run_id = self.store.start_run(job.key, "cell", job.cell, samples=job.digest)
-            info = {"samples": len(samples.samples), "unreadable": len(job.result.unreadable)}
+            info = {"samples": len(samples.samples), "unreadable": len(job.result.unreadable), **job.info}
             self.store.finish_run(run_id, records, info)
             self._report(spec, records)
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]

@@ -14,11 +14,12 @@ from benchbox.datasets.cache import CropCache
 from benchbox.datasets.loader import iterate_batches
 from benchbox.datasets.readers import SampleSet
 from benchbox.datasets.transforms import EvalTransform, UnreadableImage
-from benchbox.evaluation.summaries import empty, summarize, summarize_frames
+from benchbox.evaluation.summaries import FRAME, empty, summarize, summarize_frames
 from benchbox.records import Cell
 from benchbox.store import ResultStore
 
 ProgressFn = Callable[[int, int], None]
+FRAME_EMPTY = np.zeros(0, np.dtype(FRAME))
 
 
 @dataclass
@@ -44,6 +45,7 @@ class CellJob:
     position: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
     pending_start: int = 0
+    info: dict[str, Any] = field(default_factory=dict)  # where it ran, when not here (kept in the run's info)
 
 
 def _pack(parts: list[dict[str, Any]], none: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,6 +93,11 @@ def _finish(store: ResultStore, job: CellJob, none: np.ndarray) -> None:
     job.result = _unpack(merged)
 
 
+def assemble(store: ResultStore, job: CellJob, videos: bool) -> None:
+    """Merge a job's stored chunks (all of its samples) into its final predictions and fill `job.result`."""
+    _finish(store, job, FRAME_EMPTY if videos else empty(job.groups))
+
+
 def _chunk_part(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     errors = json.loads(str(arrays["bad_error"]))
     return {
@@ -111,27 +118,21 @@ def _infer(job: CellJob, images: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def predict_images(
-    store: ResultStore,
-    jobs: list[CellJob],
+def _image_pass(
+    active: list[CellJob],
     samples: SampleSet,
     transform: EvalTransform,
     batch_size: int,
     workers: int | None,
-    chunk_samples: int,
-    cache: CropCache | None = None,
-    on_progress: ProgressFn | None = None,
+    start: int,
+    stop: int,
+    cache: CropCache | None,
+    emit: Callable[[CellJob, dict[str, Any], int], None],
+    on_progress: ProgressFn | None,
 ) -> None:
-    """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
-    total = len(samples.samples)
-    active = _resume(store, jobs)
-    if not active:
-        return
+    """Decode samples[start:stop] once and hand each job its part of every batch (`emit(job, part, batch_stop)`)."""
     labels = samples.labels
-    start = min(job.position for job in active)
-    if on_progress:
-        on_progress(start, total)
-    for batch in iterate_batches(samples.paths, transform, batch_size, workers, start=start, cache=cache):
+    for batch in iterate_batches(samples.paths, transform, batch_size, workers, start=start, stop=stop, cache=cache):
         images = transform.normalize_batch(batch.crops) if batch.crops.shape[0] else None
         for job in active:
             if job.error is not None or batch.stop <= job.position:
@@ -148,42 +149,29 @@ def predict_images(
                     part["logits"] = logits
             else:
                 part["summary"] = empty(job.groups)
-            job.pending.append(part)
-            if batch.stop - job.pending_start >= chunk_samples or batch.stop == total:
-                _flush(store, job, batch.stop, empty(job.groups))
+            emit(job, part, batch.stop)
         if on_progress:
-            on_progress(batch.stop, total)
+            on_progress(batch.stop, stop)
         if all(job.error is not None for job in active):
             break
-    for job in active:
-        if job.error is None:
-            if job.pending:
-                _flush(store, job, total, empty(job.groups))
-            _finish(store, job, empty(job.groups))
 
 
-def predict_videos(
-    store: ResultStore,
-    jobs: list[CellJob],
+def _video_pass(
+    active: list[CellJob],
     samples: SampleSet,
     transform: EvalTransform,
     batch_size: int,
-    chunk_videos: int = 16,
-    on_progress: ProgressFn | None = None,
+    start: int,
+    stop: int,
+    emit: Callable[[CellJob, dict[str, Any], int], None],
+    on_progress: ProgressFn | None,
 ) -> None:
-    """ImageNet-P: decode each video once (PyAV), run its frames through every cell, keep per-frame top-5."""
+    """ImageNet-P: decode each video of samples[start:stop] once (PyAV), run its frames through every job."""
     from PIL import Image
 
     from benchbox.datasets.synthesize import decode_mp4
-    from benchbox.evaluation.summaries import FRAME
 
-    frame_empty = np.zeros(0, np.dtype(FRAME))
-    total = len(samples.samples)
-    active = _resume(store, jobs)
-    if not active:
-        return
-    start = min(job.position for job in active)
-    for index in range(start, total):
+    for index in range(start, stop):
         sample = samples.samples[index]
         try:
             crops = np.stack([transform.crop(Image.fromarray(f)) for f in decode_mp4(sample.path)])
@@ -193,7 +181,7 @@ def predict_videos(
         for job in active:
             if job.error is not None or index < job.position:
                 continue
-            part: dict[str, Any] = {"bad": bad, "summary": frame_empty, "logits": None}
+            part: dict[str, Any] = {"bad": bad, "summary": FRAME_EMPTY, "logits": None}
             if frames is not None:
                 pieces = []
                 for i in range(0, len(frames), batch_size):
@@ -206,15 +194,98 @@ def predict_videos(
                 logits = np.concatenate(pieces)
                 part["summary"] = summarize_frames(logits, index, sample.label)
                 part["logits"] = logits if job.keep_logits else None
-            job.pending.append(part)
-            if index + 1 - job.pending_start >= chunk_videos or index + 1 == total:
-                _flush(store, job, index + 1, frame_empty)
+            emit(job, part, index + 1)
         if on_progress:
-            on_progress(index + 1, total)
+            on_progress(index + 1, stop)
         if all(job.error is not None for job in active):
             break
+
+
+def predict_images(
+    store: ResultStore,
+    jobs: list[CellJob],
+    samples: SampleSet,
+    transform: EvalTransform,
+    batch_size: int,
+    workers: int | None,
+    chunk_samples: int,
+    cache: CropCache | None = None,
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
+    total = len(samples.samples)
+    active = _resume(store, jobs)
+    if not active:
+        return
+    start = min(job.position for job in active)
+    if on_progress:
+        on_progress(start, total)
+    none = empty(active[0].groups)
+
+    def emit(job: CellJob, part: dict[str, Any], stop: int) -> None:
+        job.pending.append(part)
+        if stop - job.pending_start >= chunk_samples or stop == total:
+            _flush(store, job, stop, none)
+
+    _image_pass(active, samples, transform, batch_size, workers, start, total, cache, emit, on_progress)
+    _finish_all(store, active, total, none)
+
+
+def predict_videos(
+    store: ResultStore,
+    jobs: list[CellJob],
+    samples: SampleSet,
+    transform: EvalTransform,
+    batch_size: int,
+    chunk_videos: int = 16,
+    on_progress: ProgressFn | None = None,
+) -> None:
+    """ImageNet-P: per-frame top-5 of every video for every job, in chunks of `chunk_videos` videos."""
+    total = len(samples.samples)
+    active = _resume(store, jobs)
+    if not active:
+        return
+
+    def emit(job: CellJob, part: dict[str, Any], stop: int) -> None:
+        job.pending.append(part)
+        if stop - job.pending_start >= chunk_videos or stop == total:
+            _flush(store, job, stop, FRAME_EMPTY)
+
+    start = min(job.position for job in active)
+    _video_pass(active, samples, transform, batch_size, start, total, emit, on_progress)
+    _finish_all(store, active, total, FRAME_EMPTY)
+
+
+def _finish_all(store: ResultStore, active: list[CellJob], total: int, none: np.ndarray) -> None:
     for job in active:
         if job.error is None:
             if job.pending:
-                _flush(store, job, total, frame_empty)
-            _finish(store, job, frame_empty)
+                _flush(store, job, total, none)
+            _finish(store, job, none)
+
+
+def predict_shard(
+    job: CellJob,
+    samples: SampleSet,
+    transform: EvalTransform,
+    batch_size: int,
+    workers: int | None,
+    start: int,
+    stop: int,
+    videos: bool = False,
+) -> dict[str, np.ndarray]:
+    """One cell's predictions for samples[start:stop], packed as one store chunk (a cluster work unit).
+
+    Raises the cell's error: the caller decides whether it is a failed unit or a failed run."""
+    parts: list[dict[str, Any]] = []
+    job.position = start
+    emit = lambda _job, part, _stop: parts.append(part)  # noqa: E731
+    if videos:
+        _video_pass([job], samples, transform, batch_size, start, stop, emit, None)
+        none = FRAME_EMPTY
+    else:
+        _image_pass([job], samples, transform, batch_size, workers, start, stop, None, emit, None)
+        none = empty(job.groups)
+    if job.error is not None:
+        raise job.error
+    return _pack(parts, none)
