@@ -14,6 +14,7 @@ from typing import Any
 from benchbox.errors import UnsupportedPrecision, UserError, unknown_name
 from benchbox.hashing import sha256_file  # noqa: F401 - re-exported: callers hash artifact files through here
 from benchbox.models import DataConfig
+from benchbox.records import base_device
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -61,7 +62,7 @@ def artifact_file_for(engine: str, device: str, precision: str) -> str | None:
     if precision == "bf16":
         raise UnsupportedPrecision(f"{engine} has no bf16 artifact in benchbox.", "bf16 runs in PyTorch on CUDA.")
     if precision == "int8":
-        return "int8-cpu" if (engine, device) == ("ort", "cpu") else "int8"
+        return "int8-cpu" if (engine, base_device(device)) == ("ort", "cpu") else "int8"
     if precision == "int8-trt":
         return "int8"
     return precision

@@ -94,7 +94,7 @@ def fingerprint(threads: int | None = None, device: str = "cpu") -> dict[str, An
     return {
         "host": platform.node(),
         "cpu": cpu_info(),
-        "gpu": gpu_info() if device != "cpu" else None,
+        "gpu": gpu_info() if not device.startswith("cpu") else None,
         "threads": threads,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -46,7 +46,7 @@ class Plan:
     eval: Any | None  # EvalOptions, or None without [eval]
     bench: Any | None  # BenchOptions, or None without [bench]
     policy: Path | None
-    ray: dict[str, Any] = field(default_factory=dict)  # the validated [ray] table (see distributed/ray.py)
+    ray: dict[str, Any] = field(default_factory=dict)  # the validated [ray] table (see distributed/settings.py)
 
 
 @dataclass
@@ -111,7 +111,7 @@ def load_plan(path: Path) -> Plan:
         load_policy(policy)  # a broken policy fails now, not after an hour of evaluation
     eval_table, bench_table = _table(raw, "eval", where), _table(raw, "bench", where)
     ray_table = _table(raw, "ray", where) or {}
-    from benchbox.distributed.ray import ray_settings
+    from benchbox.distributed.settings import ray_settings
 
     ray_settings(ray_table, where)  # a mistake in [ray] fails now, even on a local run of the plan
     return Plan(
@@ -163,28 +163,31 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
     sizes = [*(plan.bench.batch_sizes if plan.bench else []), *([plan.eval.batch_size] if plan.eval else [])]
     lint_records(artifact, store, None, sizes or None)
     if plan.eval is not None:
-        try:
-            options = replace(plan.eval, store=plan.out / "store")
-            result = Evaluator(artifact, store, options, on_progress, executor).run()
-            outcome.failures += result.failures
-            outcome.records += result.records
-        except UserError as exc:
-            outcome.failures.append(f"eval {model.name}: {exc.message}")
-            echo(f"eval {model.name} failed: {exc}")
+        for device in executor.settings.devices(plan.eval.device) if executor else [plan.eval.device]:
+            try:
+                options = replace(plan.eval, store=plan.out / "store", device=device)
+                result = Evaluator(artifact, store, options, on_progress, executor).run()
+                outcome.failures += result.failures
+                outcome.records += result.records
+            except UserError as exc:
+                outcome.failures.append(f"eval {model.name} ({device}): {exc.message}")
+                echo(f"eval {model.name} ({device}) failed: {exc}")
     if plan.bench is not None:
-        try:
-            if executor is not None:
-                outcome.failures += executor.bench(artifact, store, plan.bench)
-            else:
-                outcome.failures += run_bench(artifact, store, plan.bench, on_progress, skip_done=True).failures
-        except UserError as exc:
-            outcome.failures.append(f"bench {model.name}: {exc.message}")
+        for device in executor.settings.devices(plan.bench.device) if executor else [plan.bench.device]:
+            options = replace(plan.bench, device=device)
+            try:
+                if executor is not None:
+                    outcome.failures += executor.bench(artifact, store, options)
+                else:
+                    outcome.failures += run_bench(artifact, store, options, on_progress, skip_done=True).failures
+            except UserError as exc:
+                outcome.failures.append(f"bench {model.name} ({device}): {exc.message}")
 
 
 def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None) -> PlanOutcome:
     """Carry out a plan, here or on a Ray cluster (`ray`: its address, over the plan's [ray] table); returns
     failures, the report paths, the check verdict and the eval records."""
-    from benchbox.distributed.ray import ray_settings
+    from benchbox.distributed.settings import ray_settings
     from benchbox.reports.check import check_and_print
     from benchbox.reports.report import build_report
     from benchbox.store import ResultStore

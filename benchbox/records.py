@@ -18,6 +18,13 @@ from typing import Any
 import numpy as np
 
 IDENTITY = ("model", "engine", "device", "precision", "testset", "variant")
+
+
+def base_device(device: str) -> str:
+    """The device a runner uses: `cuda@a100` (a cell on a plan's named cluster target) runs on `cuda`."""
+    return device.split("@", 1)[0]
+
+
 OPTIONAL = ("reference", "batch_size", "mode", "samples", "flags", "error")
 
 

@@ -50,6 +50,8 @@ def cluster(tmp_path_factory):
         "--include-dashboard",
         "false",
         "--disable-usage-stats",
+        "--resources",
+        '{"box": 2}',  # a custom resource, as a GPU type would be on a real cluster
     ]
     started = subprocess.run(start, env=full, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
@@ -60,14 +62,16 @@ def cluster(tmp_path_factory):
         subprocess.run([str(ray_cli), "stop", "--force"], env=full, capture_output=True, timeout=120)
 
 
-def _plan(folder: Path, sample_root: Path, shard_size: int = 64) -> Path:
+def _plan(folder: Path, sample_root: Path, shard_size: int = 64, ray: str = "", bench: bool = True) -> Path:
     """examples/plan-sample.toml as it ships, reading the sample from where the tests find it."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (REPO / "examples" / "plan-sample.toml").read_text()
+    if not bench:
+        text = text[: text.index("[bench]")]
     text = text.replace('"../../shared/data/imagenet-sample"', repr(str(sample_root)).replace("'", '"'))
     assert str(sample_root) in text
     path = folder / "plan-sample.toml"
-    path.write_text(text + f"\n[ray]\nshard_size = {shard_size}\n")
+    path.write_text(text + f"\n[ray]\nshard_size = {shard_size}\n{ray}")
     return path
 
 
@@ -80,8 +84,9 @@ def local_run(tmp_path_factory, sample_root):
     return plan.parent / "benchbox-run-sample"
 
 
-def eval_records(store_dir: Path) -> dict:
-    """Every eval-side record, keyed by identity, metric and reference (latency differs run to run)."""
+def eval_records(store_dir: Path, device: str = "cpu") -> dict:
+    """Every eval-side record on `device`, keyed by identity, metric and reference (latency differs run to run);
+    the device is left out of the record so records of two targets compare."""
     store = ResultStore(store_dir, read_only=True)
     kinds = {run["id"]: run["kind"] for run in store.runs()}
     out = {}
@@ -90,6 +95,8 @@ def eval_records(store_dir: Path) -> dict:
             continue
         for record in store.records_for_run(run_id):
             data = record.to_json()
+            if data.pop("device") != device and record.cell.engine != "export":
+                continue
             out[
                 (
                     tuple(getattr(record.cell, k) for k in ("engine", "precision", "testset", "variant")),
@@ -166,7 +173,36 @@ def test_a_local_store_resumes_on_the_cluster_without_redoing_units(tmp_path, sa
     assert eval_records(plan.parent / "benchbox-run-sample" / "store") == before
 
 
+def test_a_named_target_runs_the_cells_as_their_own_device(tmp_path, sample_root, local_run, cluster):
+    """[ray.targets.box] with a custom resource: the cells run where `box` is, recorded as device cpu@box."""
+    target = '[ray.targets.box]\ndevice = "cpu"\nresources = { box = 1 }\n'
+    plan = _plan(tmp_path / "target", sample_root, ray=target, bench=False)
+    result, out, _ = _cluster_run(plan, local_run, cluster)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert eval_records(out / "store", "cpu@box") == eval_records(local_run / "store")
+    assert all(key[0][0] == "export" for key in eval_records(out / "store", "cpu"))  # no plain-cpu cells
+
+
 # -- without a cluster ---------------------------------------------------------------------------------
+def test_targets_become_devices_and_resource_requests():
+    from benchbox.distributed.settings import ray_settings
+
+    table = {
+        "targets": {
+            "cuda": {"num_cpus": 4},
+            "a100": {"device": "cuda", "resources": {"A100": 1}},
+            "h100": {"device": "cuda", "num_gpus": 0.5, "resources": {"H100": 1}},
+        }
+    }
+    settings = ray_settings(table, "plan.toml", "auto")
+    assert settings.devices("cuda") == ["cuda@a100", "cuda@h100"] and settings.devices("cpu") == ["cpu"]
+    assert settings.resources("cuda@a100") == {"num_cpus": 1.0, "num_gpus": 1, "resources": {"A100": 1}}
+    assert settings.resources("cuda@h100") == {"num_cpus": 1.0, "num_gpus": 0.5, "resources": {"H100": 1}}
+    assert settings.resources("cuda") == {"num_cpus": 4, "num_gpus": 1}
+    assert settings.resources("cpu") == {"num_cpus": 1.0}
+    assert ray_settings(table, "plan.toml") is None  # no address: the plan runs locally
+
+
 def test_a_node_that_cannot_see_the_data_fails_its_unit_naming_path_and_node(tmp_path):
     from benchbox.datasets.readers import Sample, SampleSet
     from benchbox.distributed.ray import run_unit
@@ -237,3 +273,31 @@ def test_the_driver_merges_shards_in_order_and_fails_a_cell_whose_unit_keeps_dyi
     assert np.array_equal(good.result.summary, expected) and empty(()).dtype == expected.dtype
     assert "samples 0-4 failed on the cluster 3 times" in str(bad.error) and "worker died" in str(bad.error)
     assert bad.result is None and executor.ray.cancelled  # its other unit is not waited for
+
+
+def test_ctrl_c_on_the_driver_leaves_a_store_the_next_run_finishes(tmp_path, sample_root, local_run, cluster):
+    plan = _plan(tmp_path / "interrupted", sample_root)
+    out = plan.parent / "benchbox-run-sample"
+    shutil.copytree(local_run / "artifacts", out / "artifacts")
+    address, env = cluster
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "benchbox.cli", "run", str(plan), "--ray", address],
+        cwd=plan.parent,
+        env={**os.environ, "COLUMNS": "200", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    while len(list(out.glob("store/predictions/*/*/chunk_*.npz"))) < 2 and time.monotonic() < deadline:
+        assert driver.poll() is None, driver.stdout.read()
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGINT)
+    output = driver.communicate(timeout=300)[0]
+    assert driver.returncode == 130, output
+    assert "run the same command again to resume" in output and "Traceback" not in output
+    again = run_cli("run", plan, "--ray", address, cwd=plan.parent, timeout=900, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    done = int(again.stdout.split("ray: ")[1].split("/")[0])
+    assert done < 15  # the shards stored before the interrupt were not run again
+    assert eval_records(out / "store") == eval_records(local_run / "store")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 
 from benchbox.errors import UserError, unknown_name
+from benchbox.records import base_device
 
 ENGINES = ("torch", "ort", "trt")
 DEVICES = {"torch": ("cpu", "cuda"), "ort": ("cpu", "cuda", "tensorrt"), "trt": ("cuda", "cpu")}
 
 
 def check_engine_device(engine: str, device: str) -> None:
-    """Refuse engine/device pairs that do not exist (before any work)."""
+    """Refuse engine/device pairs that do not exist (before any work). `cuda@a100`: cuda on a named target."""
     if engine not in ENGINES:
         raise unknown_name("engine", engine, ENGINES)
+    device = base_device(device)
     if device not in DEVICES[engine]:
         raise UserError(f"{engine} does not run on device {device!r}.", f"Use one of {', '.join(DEVICES[engine])}.")
 
@@ -25,6 +27,7 @@ def create_runner(engine: str, artifact, precision: str = "fp32", device: str = 
     (True for eval: the runner shares the CPU with decoding, so ONNX Runtime's idle threads must not spin).
     """
     check_engine_device(engine, device)
+    device = base_device(device)
     threads = options.get("threads")
     if engine == "torch":
         from benchbox.runtime.torch import TorchRunner
