@@ -79,6 +79,7 @@ def encode_like_ffmpeg(command: str) -> int:
     for flag in ("-crf", "-tune", "-preset"):
         if flag in words:
             options[flag[1:]] = words[words.index(flag) + 1]
+    options["threads"] = "1"  # as make-p: libx264's automatic thread count changes the bitstream per machine
     frames, i = [], 0
     while Path(pattern % i).is_file():
         frames.append(np.asarray(Image.open(pattern % i).convert("RGB")))
@@ -89,17 +90,41 @@ def encode_like_ffmpeg(command: str) -> int:
     return 0
 
 
-def score(artifact_dir: Path, tree: Path, store: Path) -> dict[str, dict[str, float]]:
-    """flip_prob and top5_dist per perturbation, from `benchbox eval --sets p` on one tree."""
+def score(artifact_dir: Path, tree: Path, store: Path) -> dict[str, dict]:
+    """flip_prob and top5_dist per perturbation from `benchbox eval --sets p` on one tree, and each video's flip
+    rate (video index -> share of flipped frame pairs) for the paired comparison."""
+    from benchbox.evaluation.summaries import videos
+    from benchbox.metrics.robustness import flip_probability
+    from benchbox.records import Cell
+    from benchbox.store import ResultStore
+
     out = store / "records.json"
     command = [sys.executable, "-m", "benchbox.cli", "eval", str(artifact_dir), "--engine", "ort"]
     command += ["--sets", "p", "--path", f"p={tree}", "--store", str(store), "--json", str(out), "--no-cache"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict] = {}
+    model = ""
     for record in json.loads(out.read_text())["records"]:
         if record["metric"] in ("flip_prob", "top5_dist") and record.get("variant"):
             table.setdefault(record["variant"], {})[record["metric"]] = record["value"]
+            model = record["model"]
+    opened = ResultStore(store, read_only=True)
+    for name, row in table.items():
+        frames = opened.cell_predictions(Cell(model, "ort", "cpu", "fp32", "p", name))["summary"]
+        index = np.unique(frames["video"])
+        rates = [100.0 * flip_probability([v[:, 0]], "noise" in name) for v in videos(frames)]
+        row["per_video"] = dict(zip(index.tolist(), rates))
     return table
+
+
+def paired_difference(theirs: dict[int, float], ours: dict[int, float]) -> tuple[float, float]:
+    """Mean per-video flip-rate difference (benchbox - official) over the videos both have, and the half-width
+    of its 95 % interval (normal approximation over videos): the test of "within noise"."""
+    shared = sorted(theirs.keys() & ours.keys())
+    diff = np.array([ours[k] - theirs[k] for k in shared])
+    if diff.size < 2:
+        return float("nan"), float("nan")
+    return float(diff.mean()), float(1.96 * diff.std(ddof=1) / np.sqrt(diff.size))
 
 
 def frame_difference(official_tree: Path, benchbox_tree: Path, name: str) -> float:
@@ -161,13 +186,16 @@ def main() -> None:
     theirs = score(artifact.directory, official_tree, work / "store-official")
     ours = score(artifact.directory, benchbox_tree, work / "store-benchbox")
     print(f"\n{len(items)} images; flip probability (%, as benchbox records it) and top-5 distance")
-    print("perturbation        FP(off)  FP(bb)  T5D(off) T5D(bb)  frame MAD")
+    print("perturbation        FP(off)  FP(bb)  paired diff [95% CI]   T5D(off) T5D(bb)  frame MAD")
     for name in names:
         a, b = theirs.get(name, {}), ours.get(name, {})
+        mean, half = paired_difference(a.get("per_video", {}), b.get("per_video", {}))
+        verdict = "within noise" if abs(mean) <= half else "DIFFERS"
         print(
-            f"{name:<18} {a.get('flip_prob', np.nan):>7.2f} {b.get('flip_prob', np.nan):>7.2f} "
-            f"{a.get('top5_dist', np.nan):>8.3f} {b.get('top5_dist', np.nan):>7.3f}  "
-            f"{frame_difference(official_tree, benchbox_tree, name):>8.2f}"
+            f"{name:<18} {a.get('flip_prob', np.nan):>7.2f} {b.get('flip_prob', np.nan):>7.2f}  "
+            f"{mean:+6.2f} [{mean - half:+6.2f}, {mean + half:+6.2f}] {a.get('top5_dist', np.nan):>8.3f} "
+            f"{b.get('top5_dist', np.nan):>7.3f}  {frame_difference(official_tree, benchbox_tree, name):>8.2f}  "
+            f"{verdict}"
         )
 
 

@@ -6,6 +6,8 @@ a change that drifts from the official generator fails here before it moves anyb
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -229,8 +231,32 @@ def test_tilt_homography_keeps_the_centre_and_follows_the_pinhole_model():
 def test_p_encoder_settings_are_the_official_ones():
     from benchbox.datasets import synthesize
 
-    assert synthesize.ENCODER == {"crf": "20", "preset": "veryslow"}
-    assert synthesize.ENCODER_GRAIN == {"tune": "grain", "preset": "veryslow"}  # libx264's default crf 23
+    assert synthesize.ENCODER == {"crf": "20", "preset": "veryslow", "threads": "1"}
+    assert synthesize.ENCODER_GRAIN == {"tune": "grain", "preset": "veryslow", "threads": "1"}  # default crf 23
+
+
+def test_a_video_encodes_to_the_same_bytes_whatever_cpus_the_encoder_sees(tmp_path):
+    """libx264's automatic thread count follows the CPUs a process may use and changes the bitstream: with it,
+    make-p wrote different videos on different machines (and under a CPU limit). One thread pins them."""
+    import subprocess
+    import sys
+
+    from benchbox.datasets.synthesize import write_mp4
+
+    y, x = np.mgrid[0:224, 0:224]
+    base = np.stack([(x + y) % 256, (3 * x) % 256, (x * y // 97) % 256], axis=-1).astype(np.uint8)
+    frames = [np.roll(base, 2 * i, axis=1) for i in range(31)]  # the size and length of an ImageNet-P video
+    np.save(tmp_path / "frames.npy", np.stack(frames))
+    write_mp4(tmp_path / "here.mp4", frames)
+    child = (
+        "import os, sys, numpy as np; from pathlib import Path; from benchbox.datasets.synthesize import write_mp4\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "write_mp4(Path(sys.argv[1]) / 'one_cpu.mp4', list(np.load(Path(sys.argv[1]) / 'frames.npy')))\n"
+    )
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    subprocess.run([sys.executable, "-c", child, str(tmp_path)], check=True)
+    assert (tmp_path / "here.mp4").read_bytes() == (tmp_path / "one_cpu.mp4").read_bytes()
 
 
 def test_older_synthesized_trees_are_flagged_outdated(tmp_path):

@@ -86,8 +86,8 @@ def _p_job(args):
 
 # The official ImageNet-P encoder settings: noise sequences with libx264's grain tuning at its default quality
 # (crf 23), the others at crf 20; both with the veryslow preset.
-ENCODER = {"crf": "20", "preset": "veryslow"}
-ENCODER_GRAIN = {"tune": "grain", "preset": "veryslow"}
+ENCODER = {"crf": "20", "preset": "veryslow", "threads": "1"}
+ENCODER_GRAIN = {"tune": "grain", "preset": "veryslow", "threads": "1"}
 
 
 def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False, options: dict | None = None) -> None:
