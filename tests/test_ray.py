@@ -301,3 +301,13 @@ def test_ctrl_c_on_the_driver_leaves_a_store_the_next_run_finishes(tmp_path, sam
     done = int(again.stdout.split("ray: ")[1].split("/")[0])
     assert done < 15  # the shards stored before the interrupt were not run again
     assert eval_records(out / "store") == eval_records(local_run / "store")
+
+
+def test_an_address_where_no_cluster_listens_is_one_line_at_once(tmp_path):
+    pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[models]]\nname = "test_efficientnet"\n[eval]\ndata_root = "data"\n')
+    for address, expected in ((f"127.0.0.1:{_free_port()}", "No Ray cluster answers"), ("head", "not auto, local")):
+        result = run_cli("run", plan, "--ray", address, cwd=tmp_path, timeout=120)
+        output = result.stdout + result.stderr
+        assert result.returncode == 2 and expected in output and "Traceback" not in output, output

@@ -49,6 +49,7 @@ def connect(address: str):
         "A cluster with token authentication (the default for local clusters since Ray 2.59) needs "
         "RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token) on this machine too."
     )
+    _check_reachable(address, hint)
     try:
         if address == "local":
             ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False)
@@ -57,6 +58,21 @@ def connect(address: str):
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise UserError(f"Cannot join the Ray cluster at {address!r}: {exc}", hint) from exc
     return ray, True
+
+
+def _check_reachable(address: str, hint: str) -> None:
+    """A HOST:PORT nobody listens on is one line now; Ray itself would retry it for many minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        if address not in ("auto", "local"):
+            raise UserError(f"--ray {address!r} is not auto, local or HOST:PORT.", hint)
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise UserError(f"No Ray cluster answers at {address} ({exc.strerror or exc}).", hint) from exc
 
 
 @dataclass
