@@ -396,7 +396,9 @@ def check(
 @app.command()
 def run(
     plan: Path = typer.Argument(..., help="Plan file (see examples/plan.toml)."),
-    ray: str | None = typer.Option(None, help="Run on a Ray cluster: auto, or the head's address."),
+    ray: str | None = typer.Option(
+        None, help="Run on a Ray cluster: auto, local, or the head's HOST:PORT (over the plan's [ray] address)."
+    ),
 ) -> None:
     """Run a whole comparison from a plan: export, eval, bench, report, check (resumable)."""
     from benchbox.console import console, print_records, progress_bars
