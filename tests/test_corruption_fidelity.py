@@ -193,6 +193,37 @@ def test_p_zoom_blur_scales_the_256_image(resized_256):
     assert np.abs(frames[1].astype(int) - expected).max() <= 1
 
 
+def test_p_zoom_blur_averages_like_the_reference_float32_tensors(resized_256):
+    """The reference sums ToTensor() frames (float32) and saves ToPILImage(avg / (i + 1)): multiply by 255, then
+    truncate. Equal to the byte on every pixel of every frame."""
+    import torch
+    from torchvision.transforms import functional as TF
+
+    frames = P.zoom_blur(resized_256, np.random.default_rng(0))
+    crops = [
+        _torchvision_affine_crop(resized_256, angle=0, translate=[0, 0], scale=1 + 0.004 * i, shear=0.0)
+        for i in range(31)
+    ]
+    total = TF.to_tensor(crops[0])
+    np.testing.assert_array_equal(frames[0], crops[0])
+    for i in range(1, 31):
+        total += TF.to_tensor(crops[i])
+        expected = np.asarray(TF.to_pil_image(total / (i + 1)))
+        assert torch.is_floating_point(total)
+        np.testing.assert_array_equal(frames[i], expected)
+
+
+def test_p_gaussian_blur_is_skimage_with_a_six_sigma_kernel():
+    gaussian = pytest.importorskip("skimage.filters").gaussian  # scikit-image comes with imagecorruptions
+
+    img = np.random.default_rng(3).integers(0, 256, (256, 300, 3), dtype=np.uint8)
+    frames = P.gaussian_blur(img, np.random.default_rng(0))
+    crop = img[16:240, 38:262] / 255.0
+    for i in (0, 10, 30):
+        expected = np.uint8(255 * gaussian(crop, sigma=0.25 + 0.035 * i, channel_axis=-1, truncate=6.0))
+        np.testing.assert_array_equal(frames[i], expected)
+
+
 def test_smear_down_is_the_reference_column_convolution():
     field = np.random.default_rng(4).random((12, 5))
     reference = np.stack([np.convolve(field[:, j], np.array(P.SMEAR_KERNEL), mode="same") for j in range(5)], axis=1)
@@ -235,28 +266,32 @@ def test_p_encoder_settings_are_the_official_ones():
     assert synthesize.ENCODER_GRAIN == {"tune": "grain", "preset": "veryslow", "threads": "1"}  # default crf 23
 
 
-def test_a_video_encodes_to_the_same_bytes_whatever_cpus_the_encoder_sees(tmp_path):
-    """libx264's automatic thread count follows the CPUs a process may use and changes the bitstream: with it,
-    make-p wrote different videos on different machines (and under a CPU limit). One thread pins them."""
+def test_videos_are_encoded_on_one_thread_whatever_cpus_the_process_sees(tmp_path):
+    """libx264's automatic thread count follows the CPUs a process may use, and the thread count changes the
+    bitstream: make-p wrote different videos per machine. The encoder's own record of its settings (the SEI it
+    writes into every video) must say one thread, also when the process may use a single CPU."""
     import subprocess
     import sys
 
-    from benchbox.datasets.synthesize import write_mp4
-
-    y, x = np.mgrid[0:224, 0:224]
-    base = np.stack([(x + y) % 256, (3 * x) % 256, (x * y // 97) % 256], axis=-1).astype(np.uint8)
-    frames = [np.roll(base, 2 * i, axis=1) for i in range(31)]  # the size and length of an ImageNet-P video
-    np.save(tmp_path / "frames.npy", np.stack(frames))
-    write_mp4(tmp_path / "here.mp4", frames)
-    child = (
-        "import os, sys, numpy as np; from pathlib import Path; from benchbox.datasets.synthesize import write_mp4\n"
-        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
-        "write_mp4(Path(sys.argv[1]) / 'one_cpu.mp4', list(np.load(Path(sys.argv[1]) / 'frames.npy')))\n"
-    )
     if not hasattr(os, "sched_setaffinity"):
         pytest.skip("no CPU affinity on this platform")
-    subprocess.run([sys.executable, "-c", child, str(tmp_path)], check=True)
-    assert (tmp_path / "here.mp4").read_bytes() == (tmp_path / "one_cpu.mp4").read_bytes()
+    y, x = np.mgrid[0:224, 0:224]
+    base = np.stack([(x + y) % 256, (3 * x) % 256, (x * y // 97) % 256], axis=-1).astype(np.uint8)
+    np.save(tmp_path / "frames.npy", np.stack([np.roll(base, 2 * i, axis=1) for i in range(31)]))
+    child = (
+        "import os, sys, numpy as np; from pathlib import Path; from benchbox.datasets.synthesize import write_mp4\n"
+        "folder, one = Path(sys.argv[1]), sys.argv[2] == '1'\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}) if one else None\n"
+        "frames = list(np.load(folder / 'frames.npy'))\n"
+        "write_mp4(folder / f'{one}.mp4', frames)\n"
+        "write_mp4(folder / f'{one}-grain.mp4', frames, grain=True)\n"
+    )
+    for one in ("0", "1"):
+        subprocess.run([sys.executable, "-c", child, str(tmp_path), one], check=True)
+    for name in ("False.mp4", "True.mp4", "False-grain.mp4", "True-grain.mp4"):
+        settings = (tmp_path / name).read_bytes().split(b"options: ", 1)[1].split(b"\x00", 1)[0].decode()
+        assert " threads=1 " in settings and " lookahead_threads=1 " in settings, settings
+        assert ("crf=20.0" in settings) == ("grain" not in name) and "subme=10" in settings  # veryslow
 
 
 def test_older_synthesized_trees_are_flagged_outdated(tmp_path):

@@ -52,10 +52,11 @@ def motion_blur(img, rng):
 def zoom_blur(img, rng):
     """Running mean of the 256 image scaled by 1 + 0.004 i about its centre (bilinear), then cropped."""
     zoomed = _pil_frames(img, lambda i: _affine_about_centre(img, scale=1 + 0.004 * i))  # scale 1: the plain crop
-    total, frames = np.zeros(zoomed[0].shape), []
+    total, frames = np.zeros(zoomed[0].shape, np.float32), [zoomed[0]]
     for i, frame in enumerate(zoomed):
-        total += frame / 255.0
-        frames.append(_u8(total / (i + 1) * 255))
+        total += frame.astype(np.float32) / np.float32(255)  # the reference sums float32 tensors ...
+        if i:
+            frames.append((total / np.float32(i + 1) * np.float32(255)).astype(np.uint8))  # ... and truncates
     return frames
 
 
@@ -86,8 +87,11 @@ def brightness(img, rng):
 
 
 def gaussian_blur(img, rng):
-    x = _crop(img).astype(np.float64)
-    return [_u8(C._blur(x, 0.25 + 0.035 * i)) for i in range(31)]
+    """skimage's gaussian as ImageNet-P calls it: on [0, 1] values, edges `nearest`, kernel cut at 6 sigma (not
+    ImageNet-C's 4), then truncated to 8 bits."""
+    x = _crop(img).astype(np.float64) / 255.0
+    blur = lambda s: ndimage.gaussian_filter(x, sigma=(s, s, 0), mode="nearest", truncate=6.0)  # noqa: E731
+    return [np.uint8(255 * blur(0.25 + 0.035 * i)) for i in range(31)]
 
 
 # ImageNet-P's liquid spatter: one field, shaded as ImageNet-C's liquid spatter, running down the image.

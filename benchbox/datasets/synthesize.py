@@ -102,8 +102,11 @@ def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False, options
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv444p"
         stream.options = options if options is not None else (ENCODER_GRAIN if grain else ENCODER)
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        # Every frame is converted to YUV before the first is encoded: converting while encoding made libx264's
+        # output vary from one call to the next for the same frames (measured; the cause lies inside the libraries).
+        planes = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv444p").to_ndarray() for f in frames]
+        for yuv in planes:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv444p")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

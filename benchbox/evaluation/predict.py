@@ -201,6 +201,17 @@ def _video_pass(
             break
 
 
+def _chunk_writer(store: ResultStore, chunk: int, total: int, none: np.ndarray):
+    """What a local pass does with each job's part: keep it, and store a chunk every `chunk` samples."""
+
+    def emit(job: CellJob, part: dict[str, Any], stop: int) -> None:
+        job.pending.append(part)
+        if stop - job.pending_start >= chunk or stop == total:
+            _flush(store, job, stop, none)
+
+    return emit
+
+
 def predict_images(
     store: ResultStore,
     jobs: list[CellJob],
@@ -221,12 +232,7 @@ def predict_images(
     if on_progress:
         on_progress(start, total)
     none = empty(active[0].groups)
-
-    def emit(job: CellJob, part: dict[str, Any], stop: int) -> None:
-        job.pending.append(part)
-        if stop - job.pending_start >= chunk_samples or stop == total:
-            _flush(store, job, stop, none)
-
+    emit = _chunk_writer(store, chunk_samples, total, none)
     _image_pass(active, samples, transform, batch_size, workers, start, total, cache, emit, on_progress)
     _finish_all(store, active, total, none)
 
@@ -245,12 +251,7 @@ def predict_videos(
     active = _resume(store, jobs)
     if not active:
         return
-
-    def emit(job: CellJob, part: dict[str, Any], stop: int) -> None:
-        job.pending.append(part)
-        if stop - job.pending_start >= chunk_videos or stop == total:
-            _flush(store, job, stop, FRAME_EMPTY)
-
+    emit = _chunk_writer(store, chunk_videos, total, FRAME_EMPTY)
     start = min(job.position for job in active)
     _video_pass(active, samples, transform, batch_size, start, total, emit, on_progress)
     _finish_all(store, active, total, FRAME_EMPTY)
