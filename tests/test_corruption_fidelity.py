@@ -298,10 +298,10 @@ def test_older_synthesized_trees_are_flagged_outdated(tmp_path):
     import json
 
     from benchbox.datasets.readers import set_markers
-    from benchbox.datasets.synthesize import GENERATOR_VERSION, MARKER
+    from benchbox.datasets.synthesize import MARKER
 
-    for version, outdated in ((1, True), (GENERATOR_VERSION, False)):
-        (tmp_path / MARKER).write_text(json.dumps({"kind": "c", "generator_version": version}))
+    for kind, version, outdated in (("c", 1, True), ("c", 2, False), ("p", 2, True), ("p", 3, False)):
+        (tmp_path / MARKER).write_text(json.dumps({"kind": kind, "generator_version": version}))
         assert set_markers(tmp_path) == (True, False, outdated)
     (tmp_path / MARKER).write_text("{not json")
     assert set_markers(tmp_path)[2] is True

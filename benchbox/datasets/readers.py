@@ -33,7 +33,10 @@ SYNTHESIZED_MARKER = "SYNTHESIZED.json"
 # Bumped whenever a corruption or perturbation changes its output; records of older trees are flagged
 # "synthesized-outdated". 2: fog, glass blur, motion blur, snow, frost, spatter and P's snow and motion blur
 # follow the official generators (benchmarks/c_fidelity.py).
-GENERATOR_VERSION = 2  # of make-c/make-p, written into SYNTHESIZED_MARKER
+# Generator version of make-c / make-p, written into SYNTHESIZED_MARKER; a tree of a lower one is flagged.
+# c 2: the fidelity fixes of generator version 2. p 3: skimage's six-sigma blur and the float32 zoom average.
+GENERATOR_VERSIONS = {"c": 2, "p": 3}
+GENERATOR_VERSION = max(GENERATOR_VERSIONS.values())
 
 
 @dataclass
@@ -160,10 +163,12 @@ def _outdated_synthesis(marker: Path) -> bool:
     import json
 
     try:
-        version = json.loads(marker.read_text()).get("generator_version", 0)
+        data = json.loads(marker.read_text())
+        version = data.get("generator_version", 0)
     except (OSError, ValueError, AttributeError):
         return True
-    return not isinstance(version, int) or version < GENERATOR_VERSION
+    current = GENERATOR_VERSIONS.get(data.get("kind"), GENERATOR_VERSION)
+    return not isinstance(version, int) or version < current
 
 
 def read_wnid_folders(folder: Path, key: SetKey, tree_root: Path | None = None) -> SampleSet:

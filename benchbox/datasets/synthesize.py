@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchbox.datasets.catalog import C_CORRUPTIONS, C_EXTRA_CORRUPTIONS, P_EXTRA_PERTURBATIONS, P_PERTURBATIONS
-from benchbox.datasets.readers import GENERATOR_VERSION, SYNTHESIZED_MARKER
+from benchbox.datasets.readers import GENERATOR_VERSIONS, SYNTHESIZED_MARKER
 from benchbox.errors import UserError, printable, unknown_name
 
 MARKER = SYNTHESIZED_MARKER
@@ -219,7 +219,12 @@ def _mark(out: Path, kind: str, summary: dict, source: Path) -> dict:
     from benchbox.datasets.readers import GENERATED_MARKER
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"kind": kind, "generator": f"benchbox {__version__}", "generator_version": GENERATOR_VERSION, **summary}
+    summary = {
+        "kind": kind,
+        "generator": f"benchbox {__version__}",
+        "generator_version": GENERATOR_VERSIONS[kind],
+        **summary,
+    }
     (out / MARKER).write_text(json.dumps(summary, indent=2))
     if (Path(source) / GENERATED_MARKER).is_file():  # corrupted generated images are still generated images
         (out / GENERATED_MARKER).write_text("synthesized from generated images: labels are arbitrary\n")
