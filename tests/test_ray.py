@@ -255,6 +255,7 @@ def test_the_driver_merges_shards_in_order_and_fails_a_cell_whose_unit_keeps_dyi
                 "bad_error": np.asarray("[]"),
             },
             "worker": {"host": "node-a", "env_id": "e1"},
+            "seconds": 0.25,
         }
 
     executor = RayExecutor.__new__(RayExecutor)
@@ -269,6 +270,7 @@ def test_the_driver_merges_shards_in_order_and_fails_a_cell_whose_unit_keeps_dyi
     store = ResultStore(tmp_path / "store")
     executor.collect(store, [good, bad], samples, None)
     assert good.error is None and good.info["ray"]["workers"] == [{"host": "node-a", "env_id": "e1"}]
+    assert good.info["ray"]["unit_seconds"] == 0.5  # both units' worker time
     expected = summarize(logits, np.arange(6), labels, ())
     assert np.array_equal(good.result.summary, expected) and empty(()).dtype == expected.dtype
     assert "samples 0-4 failed on the cluster 3 times" in str(bad.error) and "worker died" in str(bad.error)

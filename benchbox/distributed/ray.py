@@ -25,6 +25,7 @@ from typing import Any
 from benchbox.distributed.settings import RaySettings
 from benchbox.distributed.units import artifact_payload, run_bench_unit, run_unit
 from benchbox.errors import UserError
+from benchbox.records import IDENTITY
 
 EXTRA_HINT = 'Install the extra on the driver and on every node: pip install -e ".[ray]"'
 
@@ -145,9 +146,7 @@ class RayExecutor:
             samples_ref = samples_ref or self.ray.put(samples)
             unit = {
                 "key": job.key,
-                "cell": [
-                    getattr(job.cell, k) for k in ("model", "engine", "device", "precision", "testset", "variant")
-                ],
+                "cell": [getattr(job.cell, k) for k in IDENTITY],
                 "engine": job.cell.engine,
                 "precision": job.cell.precision,
                 "device": job.cell.device,
@@ -174,15 +173,16 @@ class RayExecutor:
     def collect(self, store, jobs, samples, progress: Callable[[int, int], None] | None) -> None:
         """Fill each job's result (or error) from its units, saving every shard as a chunk in sample order."""
         from benchbox.datasets.catalog import TESTSETS
-        from benchbox.evaluation.predict import _resume, assemble
+        from benchbox.evaluation.predict import assemble, resume
 
         spec = TESTSETS[samples.key.testset]
-        active = _resume(store, jobs)
+        active = resume(store, jobs)
         if active and any(job.key not in self._shards for job in active):
             self._submit_variant(spec, samples, [job for job in active if job.key not in self._shards])
         total = len(samples.samples)
         for job in active:
             workers: dict[str, dict[str, Any]] = {}
+            seconds = 0.0
             for shard in self._shards.pop(job.key, []):
                 if job.error is not None:
                     self.ray.cancel(shard.ref, force=True)
@@ -192,14 +192,14 @@ class RayExecutor:
                     job.error = RuntimeError(result["error"])
                     continue
                 store.save_chunk(job.key, shard.start, shard.stop, result["arrays"])
-                worker = result["worker"]
+                worker, seconds = result["worker"], seconds + result["seconds"]
                 workers.setdefault(f"{worker['host']}:{worker['env_id']}", worker)
                 self.images += shard.stop - shard.start
                 if progress:
                     progress(shard.stop, total)
             if job.error is None:
                 assemble(store, job, spec.layout == "p")
-                job.info["ray"] = {"workers": list(workers.values())}
+                job.info["ray"] = {"workers": list(workers.values()), "unit_seconds": round(seconds, 3)}
 
     def _result(self, shard: _Shard) -> dict[str, Any]:
         try:

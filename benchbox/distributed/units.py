@@ -5,6 +5,7 @@ Nothing here imports Ray at module level: the functions run inside Ray workers, 
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tempfile
@@ -84,8 +85,10 @@ def local_threads() -> int:
         return os.cpu_count() or 1
 
 
+@functools.cache
 def where_am_i(device: str, threads: int | None) -> dict[str, Any]:
-    """This worker: host, Ray node, process and the environment fingerprint of the numbers it makes."""
+    """This worker: host, Ray node, process and the environment fingerprint of the numbers it makes (once per
+    worker process and device: the fingerprint reads package metadata and may ask the GPU driver)."""
     from benchbox.artifact import content_key
     from benchbox.environment import fingerprint
 

@@ -67,7 +67,7 @@ def _unpack(arrays: dict[str, np.ndarray]) -> CellPredictions:
     return CellPredictions(arrays["summary"], list(zip(arrays["bad_index"].tolist(), errors)))
 
 
-def _resume(store: ResultStore, jobs: list[CellJob]) -> list[CellJob]:
+def resume(store: ResultStore, jobs: list[CellJob]) -> list[CellJob]:
     """Fill finished jobs from the store; return the others, each positioned after its stored chunks."""
     active = []
     for job in jobs:
@@ -225,7 +225,7 @@ def predict_images(
 ) -> None:
     """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
     total = len(samples.samples)
-    active = _resume(store, jobs)
+    active = resume(store, jobs)
     if not active:
         return
     start = min(job.position for job in active)
@@ -248,7 +248,7 @@ def predict_videos(
 ) -> None:
     """ImageNet-P: per-frame top-5 of every video for every job, in chunks of `chunk_videos` videos."""
     total = len(samples.samples)
-    active = _resume(store, jobs)
+    active = resume(store, jobs)
     if not active:
         return
     emit = _chunk_writer(store, chunk_videos, total, FRAME_EMPTY)
