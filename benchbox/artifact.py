@@ -14,7 +14,7 @@ from typing import Any
 from benchbox.errors import UnsupportedPrecision, UserError, unknown_name
 from benchbox.hashing import sha256_file  # noqa: F401 - re-exported: callers hash artifact files through here
 from benchbox.models import DataConfig
-from benchbox.records import base_device
+from benchbox.records import Cell, base_device
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -136,6 +136,16 @@ class Artifact:
     @property
     def model(self) -> str:
         return self.manifest["model"]
+
+    @property
+    def model_id(self) -> str:
+        """The model's identity: a short hash of the FP32 file every other precision derives from (the name is
+        only a label: two `model.onnx` from different folders are two models)."""
+        return str(self.manifest["files"]["fp32"]["sha256"])[:12]
+
+    def cell(self, engine: str, device: str, precision: str) -> Cell:
+        """The cell of this model on an engine, device and precision."""
+        return Cell(self.model, engine, device, precision, model_id=self.model_id)
 
     @property
     def data_config(self) -> DataConfig:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from benchbox.artifact import Artifact, content_key
 from benchbox.environment import fingerprint
-from benchbox.errors import UnsupportedPrecision
+from benchbox.errors import UnsupportedPrecision, UserError
 from benchbox.options import BenchOptions
 from benchbox.records import Cell, Record, failure_record
 from benchbox.runtime.timing import UNSTABLE_CV, measure, synthetic_input
@@ -40,11 +42,16 @@ def run_bench(
     for engine in options.engines:
         check_engine_device(engine, options.device)
     artifact.require_files(options.engines, options.precisions, options.device)
+    from benchbox.options import thread_warning
+
+    check_batch_memory(artifact, options.batch_sizes)
     result = BenchResult(environment=fingerprint(options.threads, options.device))
+    if thread_warning(options.threads):
+        result.warnings.append(thread_warning(options.threads))
     env_id = content_key(result.environment)
     for engine in options.engines:
         for precision in options.precisions:
-            cell = Cell(artifact.model, engine, options.device, precision)
+            cell = artifact.cell(engine, options.device, precision)
             try:
                 runner = create_runner(
                     engine,
@@ -58,15 +65,18 @@ def run_bench(
             except UnsupportedPrecision as exc:
                 _record_failure(store, result, cell, exc.message, options.mode, unsupported=True)
                 continue
+            cell = artifact.cell(engine, getattr(runner, "device", options.device), precision)  # where it runs
             try:
                 for batch_size in options.batch_sizes:
-                    _bench_cell(
-                        artifact, store, options, runner, cell, batch_size, env_id, result, on_progress, skip_done
-                    )
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:  # recorded, and the other cells go on
-                _record_failure(store, result, cell, f"{type(exc).__name__}: {exc}", options.mode, env_id)
+                    try:
+                        _bench_cell(
+                            artifact, store, options, runner, cell, batch_size, env_id, result, on_progress, skip_done
+                        )
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as exc:  # recorded with its batch size; the other cells go on
+                        why = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+                        _record_failure(store, result, cell, why, options.mode, env_id, batch_size=batch_size)
             finally:
                 runner.deactivate()
         for summary in summary_records(result.records, artifact.model, engine, options.device):
@@ -77,12 +87,35 @@ def run_bench(
     return result
 
 
-def _record_failure(store, result, cell: Cell, message: str, mode: str, env_id: str = "", unsupported=False) -> None:
-    record = failure_record(cell, message, unsupported=unsupported)
+def check_batch_memory(artifact: Artifact, batch_sizes: list[int]) -> None:
+    """Refuse, before any work, a batch whose input alone cannot fit in this machine's memory (a mistyped 1e9)."""
+    import os
+
+    per_image = 4 * int(np.prod(artifact.data_config.input_size))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on Linux
+        return
+    for size in batch_sizes:
+        if size * per_image > memory:
+            raise UserError(
+                f"Batch size {size} needs {size * per_image / 2**30:.0f} GiB for its input alone; this machine has "
+                f"{memory / 2**30:.0f} GiB.",
+                f"Use a batch size of at most {memory // per_image} (typical: 1, 8, 32, 128).",
+            )
+
+
+def _record_failure(
+    store, result, cell: Cell, message: str, mode: str, env_id: str = "", unsupported=False, batch_size=None
+) -> None:
+    """A failed latency cell, with the identity its success would have (batch size included), so the next
+    success of that cell supersedes it."""
+    record = replace(failure_record(cell, message, unsupported=unsupported), batch_size=batch_size, mode=mode)
     run_id = store.start_run(
         content_key(
             {
-                "bench": [cell.model, cell.engine, cell.device, cell.precision],
+                "bench": [cell.model, cell.model_id, cell.engine, cell.device, cell.precision],
+                "batch_size": batch_size,
                 "mode": mode,
                 "env": env_id,
                 "why": message,
@@ -90,17 +123,18 @@ def _record_failure(store, result, cell: Cell, message: str, mode: str, env_id: 
         ),
         "latency",
         cell,
+        batch_size=batch_size,
         mode=mode,
     )
     store.fail_run(run_id, message, [record])
     result.records.append(record)
-    result.failures.append(f"{cell.column}: {message}")
+    result.failures.append(f"{cell.column}{f' batch {batch_size}' if batch_size else ''}: {message}")
 
 
 def _bench_cell(artifact, store, options, runner, cell, batch_size, env_id, result, on_progress, skip_done) -> None:
     key = content_key(
         {
-            "cell": [cell.model, cell.engine, cell.device, cell.precision],
+            "cell": [cell.model, cell.model_id, cell.engine, cell.device, cell.precision],
             "batch_size": batch_size,
             "mode": options.mode,
             "artifact": artifact.key_for(cell.engine, cell.device, cell.precision),
@@ -148,7 +182,7 @@ def summary_records(records: list[Record], model: str, engine: str, device: str)
     out = []
     mine = [r for r in records if r.cell.engine == engine and r.batch_size]
     for precision in sorted({r.cell.precision for r in mine}):
-        cell = Cell(model, engine, device, precision)
+        cell = replace(next(r.cell for r in mine if r.cell.precision == precision), testset=None, variant=None)
         rows = [r for r in mine if r.cell.precision == precision]
         p90 = [r for r in rows if r.metric == "latency_p90_ms" and r.batch_size == 1]
         if p90:

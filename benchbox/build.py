@@ -66,6 +66,20 @@ def fp32_artifact(model: str, out: Path, export: ExportOptions, model_options: M
     )()
 
 
+def _report_calibration(builder, step: StepFn, what: str) -> None:
+    """Run a precision step and say on how many images it really calibrated, naming the ones it could not read."""
+    builder.run()
+    asked, used, skipped = len(builder.calib_files), len(builder.used_files), builder.skipped_files
+    if not asked or not (used or skipped):
+        return  # reused from an earlier export, or calibrated on generated images (said when it was built)
+    text = f"{what}: calibrated on {used} of {asked} images"
+    if skipped:
+        names = "; ".join(f"{printable(path)}: {why}" for path, why in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        text += f" ({len(skipped)} unreadable, skipped: {names}{more})"
+    step(text)
+
+
 def build_artifacts(
     model: str,
     out: Path | None = None,
@@ -93,12 +107,13 @@ def build_artifacts(
     artifact = fp32_artifact(model, out, export, model_options, parity_files, step)
     if "fp16" in export.precisions:
         step("FP16: activation ranges, conversion, parity against FP32")
-        Fp16FromOnnx(artifact, calib_files, parity_files).run()
+        _report_calibration(Fp16FromOnnx(artifact, calib_files, parity_files), step, "FP16 ranges")
     if any(p.startswith("int8") for p in export.precisions):
         flavours = ("int8", "int8-cpu") if "int8" in export.precisions else ("int8-cpu",)
         for flavour in flavours:
-            step(f"INT8 ({flavour}): {export.calib_method} calibration on {len(calib_files)} images, parity")
-            Int8FromOnnx(artifact, flavour, calib_files, parity_files, export.calib_method, calib_note).run()
+            step(f"INT8 ({flavour}): {export.calib_method} calibration, parity")
+            built = Int8FromOnnx(artifact, flavour, calib_files, parity_files, export.calib_method, calib_note)
+            _report_calibration(built, step, f"INT8 ({flavour})")
     if export.trt:
         from benchbox.exporters.tensorrt import build_engines
 

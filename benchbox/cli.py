@@ -133,12 +133,13 @@ def eval_(artifacts: Path, **values: Any) -> None:
     """Score an artifact on the test sets with each engine and precision (resumable)."""
     from benchbox.artifact import Artifact
     from benchbox.console import print_notes, print_records, progress_bars
-    from benchbox.evaluation.evaluator import Evaluator
+    from benchbox.evaluation.evaluator import Evaluator, check_option_files
     from benchbox.store import ResultStore
 
     options = parse_options(EvalOptions, values, CLI)
     _check_json_target(options.json)
     _check_engines(options.engines)
+    check_option_files(options)
     artifact = Artifact.load(artifacts)
     store = ResultStore(options.store)
     with progress_bars() as update:
@@ -152,9 +153,24 @@ def eval_(artifacts: Path, **values: Any) -> None:
             f"preprocessed-image cache: {result.cache.get('hits', 0)} hits, {result.cache.get('misses', 0)} decoded",
             markup=False,
         )
-    _write_json(options.json, result.to_json())
+    cost = _cost_rows(options.store, artifact)
+    if cost:
+        from benchbox.console import print_cost_table
+
+        print_cost_table(cost)
+    _write_json(options.json, {**result.to_json(), "precision_cost": [row.to_json() for row in cost]})
     if not any(r.metric not in ("failed", "unsupported") for r in result.records):
         raise typer.Exit(1)  # nothing was scored: every cell failed, or no variant had a readable image
+
+
+def _cost_rows(store: Path, artifact) -> list:
+    """The cost table of one model as the store holds it now (every comparison is made from stored summaries)."""
+    from benchbox.reports.comparison import Comparison, sort_key
+    from benchbox.store import ResultStore
+
+    with ResultStore(store, read_only=True) as opened:
+        rows = Comparison(opened).rows()
+    return sorted((r for r in rows if r.model_id == artifact.model_id), key=sort_key)
 
 
 @_command("bench", BENCH_OPTIONS, [ARTIFACTS])
@@ -371,14 +387,20 @@ def make_p_command(
 def report(
     store: Path = typer.Option(Path("benchbox-results"), help="Results store directory (read only)."),
     out: Path = typer.Option(Path("benchbox-report"), help="Where to write the report files."),
+    policy: Path | None = typer.Option(None, help="TOML policy for the verdict (default: benchbox's)."),
 ) -> None:
-    """Write report.md, a self-contained report.html, results.json and results.csv from the store."""
+    """Write report.md, a self-contained report.html, results.json and results.csv from the store; print the
+    verdict and the cost table."""
     from benchbox.console import console
+    from benchbox.reports.check import check_store, print_verdict
     from benchbox.reports.report import build_report
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {printable(out)} is a file.", "Pass a folder for the report.")
-    for kind, path in build_report(store, out).items():
+    result = check_store(store, policy)
+    paths = build_report(store, out, policy, result)
+    print_verdict(result)
+    for kind, path in paths.items():
         console.print(f"{kind:5s} {printable(path)}", markup=False)
 
 
@@ -386,11 +408,105 @@ def report(
 def check(
     store: Path = typer.Option(Path("benchbox-results"), help="Results store directory (read only)."),
     policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the verdict and every gate as JSON."),
+    explain: bool = typer.Option(False, "--explain", help="Print each gate's arithmetic."),
+    init_policy: Path | None = typer.Option(
+        None, "--init-policy", help="Write the commented default policy to this file (to edit) and exit."
+    ),
 ) -> None:
-    """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide."""
+    """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide (docs/policy.md)."""
     from benchbox.reports.check import check_and_print
 
-    raise typer.Exit(check_and_print(store, policy))
+    if init_policy is not None:
+        from benchbox.console import console
+        from benchbox.reports.policy import write_default_policy
+
+        console.print(f"wrote {printable(write_default_policy(init_policy))}", markup=False)
+        return
+    _check_json_target(json_out)
+    raise typer.Exit(check_and_print(store, policy, json_out, explain))
+
+
+store_app = typer.Typer(help="What the results store holds; forget what should no longer be judged.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("list")
+def store_list(
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory (read only)."),
+    all_runs: bool = typer.Option(False, "--all", help="Also superseded and forgotten runs."),
+) -> None:
+    """The runs of a store: id, kind, cell, status, when (the latest of each identity unless --all)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchbox.console import console
+    from benchbox.store import ResultStore
+
+    opened = ResultStore(store, read_only=True)
+    runs = opened.runs() if all_runs else opened.latest_runs()
+    table = Table(title=escape(f"runs in {printable(store)}"))
+    for column in ("id", "kind", "model", "engine/precision", "device", "set", "batch", "status", "finished", "note"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        cell = "/".join(x for x in (run["engine"], run["precision"]) if x)
+        where = "/".join(x for x in (run["testset"], run["variant"]) if x)
+        forgotten = (run["info"] or {}).get("forgotten")
+        note = "; ".join(
+            x
+            for x in (
+                run["error"],
+                f"forgotten {forgotten['at']}: {forgotten['why'] or 'no reason given'}" if forgotten else None,
+            )
+            if x
+        )
+        row = [
+            run["id"],
+            run["kind"],
+            run["model"],
+            cell,
+            run["device"],
+            where,
+            run["batch_size"],
+            run["status"],
+            run["finished"],
+            note,
+        ]
+        table.add_row(*(escape(str(x if x is not None else "")) for x in row))
+    console.print(table)
+
+
+@store_app.command("forget")
+def store_forget(
+    runs: list[int] | None = typer.Argument(None, help="Run ids (from benchbox store list)."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store directory."),
+    failed: bool = typer.Option(False, "--failed", help="Every failed run that nothing has superseded."),
+    why: str = typer.Option("", help="Why (kept with the runs)."),
+) -> None:
+    """Stop judging runs: they stay in the store, marked forgotten (when, why), and report/check skip them."""
+    from benchbox.console import console
+    from benchbox.store import ResultStore
+
+    if not runs and not failed:
+        raise UserError("Name the runs to forget, or pass --failed.", "See the run ids with: benchbox store list")
+    gone = ResultStore(store).forget(runs or [], failed=failed, why=why)
+    for run in gone:
+        console.print(
+            f"forgot run {run['id']} ({run['kind']} {run['model']} {run['engine']}/{run['precision']} "
+            f"{run['testset'] or ''} {run['status']})",
+            markup=False,
+        )
+    console.print(f"{len(gone)} run(s) forgotten; `benchbox store list --all` still shows them.", markup=False)
+
+
+@store_app.command("recover")
+def store_recover(store: Path = typer.Option(Path("benchbox-results"), help="Results store directory.")) -> None:
+    """Roll back what a stopped writer left half-done, so read-only commands can read the store."""
+    from benchbox.console import console
+    from benchbox.store import ResultStore
+
+    ResultStore(store).recover()
+    console.print(f"recovered {printable(store)}: it holds its last committed state.", markup=False)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import contextlib
 import io
 import logging
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -64,6 +65,42 @@ def print_records(records: Iterable[Record], title: str = "Results", extra_colum
     console.print(table)
 
 
+def print_cost_table(rows, title: str = "What each precision costs") -> None:
+    """The cost table(s): per model x engine, each set's metrics at the baseline and Δ [95 % CI] per precision."""
+    from rich.table import Table
+
+    from benchbox.reports.tables import cost_row_label, cost_tables, delta_text
+
+    for group in cost_tables(rows):
+        name = f"{group['model']} · {group['engine']} on {group['device']} (vs {group['baseline']})"
+        table = Table(title=escape(f"{title}: {name}"))
+        for column in ("set", "metric", group["baseline"].split("/")[-1]):
+            table.add_column(escape(column), overflow="fold")
+        for precision in group["precisions"]:
+            table.add_column(escape(precision), overflow="fold")
+            table.add_column(escape(f"Δ {precision} [95% CI]"), overflow="fold")
+        table.add_column("n", overflow="fold")
+        for entry in group["rows"]:
+            where, metric = cost_row_label(entry)
+            cells = [where, metric, _short(entry["baseline_value"])]
+            n = ""
+            for precision in group["precisions"]:
+                row = entry["cells"].get(precision)
+                if row is None:
+                    cells += ["", ""]
+                    continue
+                cells += [_short(row.value), delta_text(row)]
+                n = str(row.n or "")
+            table.add_row(*(escape(c) for c in cells), escape(n))
+        console.print(table)
+
+
+def _short(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if abs(value) < 1e5 else f"{value:.3g}"
+
+
 def print_notes(
     problems: list[str],
     warnings_: list[str],
@@ -87,9 +124,18 @@ def print_notes(
         console.print(f"[red]failed cell:[/red] {escape(failure)}")
 
 
+PLAIN_EVERY = 30.0  # seconds between progress lines when output is not a terminal (a CI log, a file)
+
+
 @contextmanager
-def progress_bars() -> Iterator:
-    """Yield a callback(label, done, total) that drives one rich progress bar per label."""
+def progress_bars(every: float | None = None) -> Iterator:
+    """Yield a callback(label, done, total) that drives one rich progress bar per label on a terminal, and plain
+    progress lines (label, done/total, rate, ETA) at least every 30 s plus one summary line per label elsewhere:
+    a ten-minute eval redirected to a file used to write nothing until it ended."""
+    if not err_console.is_terminal:
+        with plain_progress(every or PLAIN_EVERY) as update:
+            yield update
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     progress = Progress(
@@ -111,18 +157,89 @@ def progress_bars() -> Iterator:
         yield update
 
 
+class _Activity:
+    """What is running now, for the plain progress lines: labelled counters and named steps."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tasks: dict[str, dict] = {}
+        self.step: tuple[str, float] | None = None
+
+    def update(self, label: str, done: int, total: int) -> dict | None:
+        now = time.monotonic()
+        with self.lock:
+            task = self.tasks.setdefault(
+                label, {"start": now, "first": done, "done": done, "total": total, "finished": False}
+            )
+            task.update(done=done, total=total, at=now)
+            if total and done >= total and not task["finished"]:
+                task["finished"] = True
+                return dict(task)
+        return None
+
+    def lines(self) -> list[str]:
+        now = time.monotonic()
+        with self.lock:
+            return [_progress_line(label, t, now) for label, t in self.tasks.items() if not t["finished"]]
+
+
+ACTIVITY = _Activity()
+
+
+def _progress_line(label: str, task: dict, now: float, final: bool = False) -> str:
+    elapsed = max(now - task["start"], 1e-9)
+    rate = (task["done"] - task["first"]) / elapsed
+    total = task["total"]
+    text = f"{label}: {task['done']}/{total}" if total else f"{label}: {task['done']}"
+    if final:
+        return f"done {text} in {elapsed:.0f} s ({rate:.1f}/s)"
+    eta = f", ETA {(total - task['done']) / rate:.0f} s" if rate > 0 and total else ""
+    return f"{text} ({rate:.1f}/s{eta})"
+
+
+@contextmanager
+def plain_progress(every: float = PLAIN_EVERY) -> Iterator:
+    """Plain progress lines on stderr: every `every` seconds what is running, and a line when a label finishes."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            for line in ACTIVITY.lines():
+                err_console.print(line, markup=False, highlight=False)
+
+    def update(label: str, done: int, total: int) -> None:
+        finished = ACTIVITY.update(label, done, total)
+        if finished is not None:
+            err_console.print(_progress_line(label, finished, time.monotonic(), final=True), markup=False)
+
+    thread = threading.Thread(target=tick, name="benchbox-progress", daemon=True)
+    thread.start()
+    try:
+        yield update
+    finally:
+        stop.set()
+        thread.join(timeout=1)
+        with ACTIVITY.lock:
+            ACTIVITY.tasks.clear()
+
+
 class Steps:
-    """Announce the steps of a long command on stderr, with the time each took (`export` runs for minutes)."""
+    """Announce the steps of a long command on stderr, with the time each took (`export` runs for minutes); in a
+    log, say at least every 30 s that a long step is still running."""
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self._started: float | None = None
         self._text = ""
+        self._ticker: _StepTicker | None = None
 
     def __call__(self, text: str) -> None:
         self.done()
         self._text, self._started = text, time.perf_counter()
+        ACTIVITY.step = (self.prefix + text, time.monotonic())
         err_console.print(f"[cyan]…[/cyan] {escape(self.prefix + text)}")
+        if not err_console.is_terminal:
+            self._ticker = _StepTicker()
 
     def done(self) -> None:
         if self._started is not None:
@@ -130,6 +247,28 @@ class Steps:
                 f"[green]✓[/green] {escape(self.prefix + self._text)} ({time.perf_counter() - self._started:.1f} s)"
             )
             self._started = None
+            ACTIVITY.step = None
+            if self._ticker is not None:
+                self._ticker.stop()
+                self._ticker = None
+
+
+class _StepTicker:
+    """While a long step runs with no counter (an export, a calibration), say so at least every 30 s in a log."""
+
+    def __init__(self, every: float = PLAIN_EVERY) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), name="benchbox-step", daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            step = ACTIVITY.step
+            if step is not None:
+                err_console.print(f"still working: {step[0]} ({time.monotonic() - step[1]:.0f} s)", markup=False)
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 @contextmanager

@@ -20,7 +20,7 @@ def run_demo(data_root: Path | None, out: Path) -> int:
     from benchbox.datasets.synthetic import write_image_folder
     from benchbox.evaluation.evaluator import EvalResult, Evaluator
     from benchbox.options import BenchOptions, EvalOptions, ExportOptions, parse_options
-    from benchbox.reports.check import check_and_print
+    from benchbox.reports.check import check_store, print_verdict
     from benchbox.reports.report import build_report
     from benchbox.store import ResultStore
 
@@ -141,8 +141,10 @@ def run_demo(data_root: Path | None, out: Path) -> int:
         console.print(warning, markup=False, style="yellow")
 
     console.rule("5. report and readiness check (default policy)")
-    paths = build_report(store.directory, out / "report")
-    code = check_and_print(store.directory, None)
+    result = check_store(store.directory, None)
+    paths = build_report(store.directory, out / "report", None, result)
+    print_verdict(result)
+    code = result.exit_code
     if not real_data:
         console.print(
             "(On generated images the accuracy gates are skipped and the agreement gates decide: the "

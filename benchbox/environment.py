@@ -69,7 +69,8 @@ def cpu_has_vnni() -> bool:
 
 @functools.cache
 def gpu_info() -> dict[str, Any] | None:
-    """GPU name, compute capability and driver via nvidia-smi (no CUDA import), or None."""
+    """The first GPU as its driver reports it: name, driver and CUDA versions, compute capability, memory (nvidia-smi,
+    no CUDA or PyTorch import), or None when there is no NVIDIA driver or GPU."""
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,driver_version,compute_cap,memory.total", "--format=csv,noheader"],
@@ -85,7 +86,26 @@ def gpu_info() -> dict[str, Any] | None:
     if len(parts) < 4:
         return None
     name, driver, capability, memory = parts[:4]
-    return {"name": name, "driver": driver, "compute_capability": capability, "memory": memory}
+    return {
+        "name": name,
+        "driver": driver,
+        "cuda": _driver_cuda_version(),
+        "compute_capability": capability,
+        "memory": memory,
+        "count": len([line for line in out.stdout.splitlines() if line.strip()]),
+    }
+
+
+def _driver_cuda_version() -> str | None:
+    """The CUDA version the driver supports, from nvidia-smi's banner ("CUDA Version: 12.4")."""
+    import re
+
+    try:
+        out = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"CUDA Version:\s*([0-9.]+)", out.stdout)
+    return match.group(1) if match else None
 
 
 def fingerprint(threads: int | None = None, device: str = "cpu") -> dict[str, Any]:
@@ -94,7 +114,7 @@ def fingerprint(threads: int | None = None, device: str = "cpu") -> dict[str, An
     return {
         "host": platform.node(),
         "cpu": cpu_info(),
-        "gpu": gpu_info() if not device.startswith("cpu") else None,
+        "gpu": gpu_info() if not str(device).startswith("cpu") else None,
         "threads": threads,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -114,20 +134,8 @@ def trt_api_generation(version: str) -> str:
     return "strongly-typed" if parse_version(version) >= (10, 12) else "weakly-typed"
 
 
-def cuda_gpu_name() -> str | None:
-    """The first CUDA GPU as PyTorch sees it, or None."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except Exception:
-        return None
-    return None
-
-
 def tensorrt_status() -> dict[str, Any]:
-    """What stands between this machine and a TensorRT run: package, version, GPU."""
+    """What stands between this machine and a TensorRT run: package, version, GPU (asked of the driver)."""
     status: dict[str, Any] = {"available": False, "version": None, "api": None, "reason": None}
     try:
         import tensorrt as trt
@@ -139,11 +147,11 @@ def tensorrt_status() -> dict[str, Any]:
         return status
     status["version"] = trt.__version__
     status["api"] = trt_api_generation(trt.__version__)
-    gpu = cuda_gpu_name()
+    gpu = gpu_info()
     if gpu is None:
-        status["reason"] = "no CUDA GPU is visible"
+        status["reason"] = "no NVIDIA GPU is visible (nvidia-smi finds no driver or device)"
         return status
-    status.update(available=True, gpu=gpu)
+    status.update(available=True, gpu=gpu["name"], driver=gpu["driver"], cuda=gpu.get("cuda"))
     return status
 
 

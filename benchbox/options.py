@@ -161,6 +161,20 @@ EVAL_OPTIONS = [
     Opt("workers", "int", None, "Decode threads (default: the CPU count, at most 8).", minimum=1),
     Opt("keep_logits", "bool", False, "Also store full float32 logits (4 KB per image per cell)."),
     Opt("recompute", "bool", False, "Ignore finished cells in the store and compute them again."),
+    Opt(
+        "rehash",
+        "bool",
+        False,
+        "Key cached predictions by each file's content, not its path, size and modification time (finds a file "
+        "replaced by another of the same size and time; reads every file once more).",
+    ),
+    Opt(
+        "max_image_mb",
+        "float",
+        256.0,
+        "Largest file read per image or video, in MB (larger: a counted skip).",
+        positive=True,
+    ),
     Opt("cache_dir", "path", None, "Preprocessed-image cache (default: $BENCHBOX_CACHE or ~/.cache/benchbox)."),
     Opt("no_cache", "bool", False, "Do not read or write the preprocessed-image cache."),
     Opt("cache_size_gb", "float", 20.0, "Size bound of the preprocessed-image cache, in GB.", positive=True),
@@ -250,6 +264,20 @@ GROUPS = {
 }
 
 
+def thread_warning(threads: int | None) -> str | None:
+    """A warning when more inference threads are asked for than the machine has cores (oversubscribed threads
+    contend for the cores and run many times slower)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if threads and threads > cores:
+        return (
+            f"--threads {threads} is more than this machine's {cores} logical cores: the threads contend for the "
+            f"cores and inference slows down, often many times over. Use at most {cores}."
+        )
+    return None
+
+
 def did_you_mean(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
@@ -281,6 +309,8 @@ def _number(opt: Opt, value: Any, where: str, integer: bool, strict: bool = Fals
         raise _fail(opt, value, where, "expected " + ("an integer" if integer else "a number"))
     try:
         number = int(value) if integer else float(value)
+    except OverflowError:  # int(inf), int(1e400): TOML and the shell both allow them
+        raise _fail(opt, value, where, "expected a finite number") from None
     except ValueError:
         raise _fail(opt, value, where, "expected " + ("an integer" if integer else "a number")) from None
     if integer and isinstance(value, float) and value != number:
@@ -376,7 +406,16 @@ def _set_paths(opt: Opt, value: Any, where: str, base: Path | None) -> dict[str,
     else:
         raise _fail(opt, value, where, "expected SET=DIR entries")
     path_opt = Opt(opt.name, "path", None, opt.help)
-    return {resolve_testset(str(name)).name: convert(path_opt, folder, where, base) for name, folder in pairs}
+    paths: dict[str, Path] = {}
+    for name, folder in pairs:
+        key = resolve_testset(str(name)).name
+        if key in paths:
+            raise UserError(
+                f"--path {key}= is given twice in {where} ({paths[key]} and {folder}).",
+                "Give each set one source; to score two folders, run eval twice into the same store.",
+            )
+        paths[key] = convert(path_opt, folder, where, base)
+    return paths
 
 
 def typer_parameters(options: list[Opt], skip: tuple[str, ...] = ()) -> list[inspect.Parameter]:

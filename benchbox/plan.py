@@ -55,6 +55,7 @@ class PlanOutcome:
     report: dict[str, Path] = field(default_factory=dict)
     verdict: int | None = None
     records: list[Record] = field(default_factory=list)
+    result: Any = None  # the VerdictResult
 
 
 def _table(plan: dict[str, Any], name: str, where: str) -> dict[str, Any] | None:
@@ -150,9 +151,9 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
             model,
             on_step=lambda text, m=model.name: echo(f"export {m}: {text}"),
         )
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # a broken model is recorded; the other models go on
+    except BaseException as exc:  # a broken model is recorded (even one whose code exits); the others go on
         message = exc.message if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         cell = Cell(model.name, "export", "cpu", "fp32")
         run_id = store.start_run(content_key({"plan-export": model.name, "why": message}), "export", cell)
@@ -188,7 +189,7 @@ def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, 
     """Carry out a plan, here or on a Ray cluster (`ray`: its address, over the plan's [ray] table); returns
     failures, the report paths, the check verdict and the eval records."""
     from benchbox.distributed.settings import ray_settings
-    from benchbox.reports.check import check_and_print
+    from benchbox.reports.check import check_store, print_verdict
     from benchbox.reports.report import build_report
     from benchbox.store import ResultStore
 
@@ -207,6 +208,9 @@ def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, 
     finally:
         if executor is not None:
             executor.close()
-    outcome.report = build_report(plan.out / "store", plan.out / "report")
-    outcome.verdict = check_and_print(plan.out / "store", plan.policy)
+    result = check_store(plan.out / "store", plan.policy)
+    outcome.report = build_report(plan.out / "store", plan.out / "report", plan.policy, result)
+    print_verdict(result)
+    outcome.verdict = result.exit_code
+    outcome.result = result
     return outcome

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-IDENTITY = ("model", "engine", "device", "precision", "testset", "variant")
+IDENTITY = ("model", "engine", "device", "precision", "testset", "variant", "model_id")
 
 
 def base_device(device: str) -> str:
@@ -43,7 +43,11 @@ class SetKey:
 
 @dataclass(frozen=True)
 class Cell:
-    """Model x engine x device x precision, optionally on one set variant."""
+    """Model x engine x device x precision, optionally on one set variant.
+
+    `model` is the model's label (a name people read); `model_id` its identity (a short hash of the artifact's
+    FP32 file): two sources with one name are two models, and only cells of one `model_id` are ever compared.
+    """
 
     model: str
     engine: str
@@ -51,6 +55,7 @@ class Cell:
     precision: str
     testset: str | None = None
     variant: str | None = None
+    model_id: str | None = None
 
     def at(self, key: SetKey | None) -> Cell:
         return replace(self, testset=key.testset if key else None, variant=key.variant if key else None)
@@ -61,6 +66,11 @@ class Cell:
     @property
     def column(self) -> str:
         return f"{self.engine}/{self.precision}"
+
+    @property
+    def model_key(self) -> tuple[str, str | None]:
+        """What identifies the model: its label and its identity (cells pair only within one)."""
+        return (self.model, self.model_id)
 
 
 def clean_number(value: Any) -> Any:

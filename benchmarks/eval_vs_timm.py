@@ -63,7 +63,7 @@ def machine_limit(artifact, paths: list[str], batch: int, file: str = "fp32") ->
     for path in paths[:16]:  # warm-up: imports, decoder set-up
         prepare(path, transform)
     start = time.process_time()
-    crops = [prepare(p, transform) for p in paths]
+    crops = [prepare(p, transform)[0] for p in paths]
     batches = [transform.normalize_batch(np.stack(crops[i : i + batch])) for i in range(0, len(crops), batch)]
     decode = (time.process_time() - start) / len(paths)
     options = ort.SessionOptions()

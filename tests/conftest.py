@@ -87,3 +87,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict |
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+def cost_rows(store_dir) -> dict:
+    """The cost table of a store as report/check compute it: {(engine, precision, set, variant, metric): row}."""
+    from benchbox.reports.comparison import Comparison
+    from benchbox.store import ResultStore
+
+    rows = Comparison(ResultStore(store_dir, read_only=True)).rows()
+    return {(r.engine, r.precision, r.set, r.variant, r.metric): r for r in rows}

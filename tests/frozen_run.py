@@ -87,8 +87,31 @@ def run(sample_root: Path, work: Path) -> list[dict]:
             "--json",
             out,
         )
-        records += json.loads(out.read_text())["records"]
+        data = json.loads(out.read_text())
+        records += data["records"] + as_records(data.get("precision_cost", []))
     return records
+
+
+def as_records(cost: list[dict]) -> list[dict]:
+    """Version 2 wrote comparisons as eval records (agreement_top1, top1_delta, mcnemar_p against a reference);
+    they are now the cost table's rows, computed from the store: the same figures under their old names."""
+    out = []
+    for row in cost:
+        base = {
+            "engine": row["engine"],
+            "precision": row["precision"],
+            "testset": row["set"],
+            "variant": row["variant"],
+            "reference": row["baseline"],
+            "n": row["n"],
+            "kind": row["kind"],
+        }
+        if row["metric"] == "agreement_top1":
+            out.append({**base, "metric": "agreement_top1", "value": row["value"]})
+        elif row["metric"] in ("top1",) and row["delta"] is not None and row["method"] == "paired-proportion":
+            out.append({**base, "metric": "top1_delta", "value": row["delta"]})
+            out.append({**base, "metric": "mcnemar_p", "value": row["p_value"]})
+    return out
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ def transform():
 def test_a_hit_is_the_decoded_crop_bit_for_bit(tiny_images, tmp_path, transform):
     cache = CropCache(tmp_path, transform.cache_key(), 10**9)
     paths = sorted(str(p) for p in (tiny_images / "val").rglob("*.JPEG"))
-    decoded = [prepare(p, transform) for p in paths]
-    first = [prepare(p, transform, cache) for p in paths]
-    again = [prepare(p, transform, cache) for p in paths]
+    decoded = [prepare(p, transform)[0] for p in paths]
+    first = [prepare(p, transform, cache)[0] for p in paths]
+    again = [prepare(p, transform, cache)[0] for p in paths]
     assert cache.misses == len(paths) and cache.hits == len(paths)
     assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(decoded, first, again))
 
@@ -35,11 +35,11 @@ def test_a_changed_file_is_never_served_stale(tiny_images, tmp_path, transform):
     image = tmp_path / "x.JPEG"
     sources = sorted((tiny_images / "val").rglob("*.JPEG"))
     shutil.copy(sources[0], image)
-    first = prepare(str(image), transform, cache)
+    first = prepare(str(image), transform, cache)[0]
     shutil.copy(sources[1], image)  # same path, other content
-    second = prepare(str(image), transform, cache)
+    second = prepare(str(image), transform, cache)[0]
     assert not np.array_equal(first, second)
-    assert np.array_equal(second, prepare(str(image), transform))
+    assert np.array_equal(second, prepare(str(image), transform)[0])
 
 
 def test_geometry_not_normalisation_decides_the_entry(tmp_path):

@@ -114,8 +114,9 @@ CASES = [
     ),
     (
         ["eval", "{art}", "--data-root", "{images}", "--sets", "p", "--p-baseline", "{bad}/p.json"],
-        "ImageNet-P not found",
+        "is not valid JSON",  # the baseline is read before anything else
     ),
+    (["eval", "{art}", "--data-root", "{images}", "--sets", "p"], "ImageNet-P not found"),
     (["eval", "{art}", "--sets", "v2", "--data-root", "{bad}/v2root"], "v2"),
     (["datasets", "--data-root", "{tmp}/missing"], "does not exist"),
     # store states

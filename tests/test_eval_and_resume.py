@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import eval_options, evaluate, run_cli
+from conftest import cost_rows, eval_options, evaluate, run_cli
 
 from benchbox.evaluation.evaluator import Evaluator
 from benchbox.records import IDENTITY, Cell
@@ -125,8 +125,9 @@ def test_finished_cells_are_not_recomputed(tiny_artifact, tiny_images, tmp_path)
 
 def test_engines_agree_and_records_have_the_schema(tiny_artifact, tiny_images, tmp_path):
     result = run_eval(tiny_artifact, tmp_path / "s", tiny_images, engines=["ort", "torch"])
-    agreement = [r for r in result.records if r.metric == "agreement_top1"]
-    assert agreement and agreement[0].value == 100.0 and agreement[0].reference == "ort/fp32"
+    agreement = [r for r in cost_rows(tmp_path / "s").values() if r.metric == "agreement_top1"]
+    assert agreement and agreement[0].value == 100.0 and agreement[0].baseline == "torch/fp32"
+    assert agreement[0].kind == "engine" and agreement[0].engine == "ort"  # ONNX Runtime against the source model
     for record in result.records:
         data = record.to_json()
         assert set(IDENTITY) | {"metric", "value", "n", "ci95"} <= set(data)

@@ -17,7 +17,16 @@ from benchbox.metrics.robustness import (
     top5_distance,
     top5_distance_pair,
 )
-from benchbox.metrics.stats import mcnemar_exact, paired_difference, wilson_interval
+from benchbox.metrics.stats import (
+    bootstrap_p_value,
+    bootstrap_weights,
+    mcnemar_exact,
+    paired_difference,
+    paired_interval,
+    percentile_interval,
+    samples_to_decide,
+    wilson_interval,
+)
 
 
 def test_topk_and_accuracy():
@@ -47,10 +56,15 @@ def test_paired_difference_and_mcnemar():
     b = np.array([1, 0, 1, 1, 1, 0, 0, 1, 0, 1], bool)
     out = paired_difference(a, b)
     # n10 = 2 (a right, b wrong: idx 1, 6), n01 = 1 (idx 4); diff = (1 - 2) / 10 = -0.1
-    # var = ((1 + 2) - (1 - 2)^2 / 10) / 100 = 0.029; half = 1.96 * 0.170294 = 0.333770
+    # Bonett-Price: p10 = 3/12 = .25, p01 = 2/12 = .166667, centre -.083333,
+    # var = ((.25 + .166667) - .083333^2) / 12 = .0341435, half = 1.959964 * .184780 = .362162
     assert (out["n10"], out["n01"]) == (2, 1)
     assert out["diff"] == pytest.approx(-0.1)
-    assert out["hi"] - out["diff"] == pytest.approx(1.959964 * math.sqrt(0.029), rel=1e-6)
+    assert out["lo"] == pytest.approx(-0.083333 - 0.362162, abs=2e-6)
+    assert out["hi"] == pytest.approx(-0.083333 + 0.362162, abs=2e-6)
+    # no disagreement on 300 images still leaves +-0.92 points: p10 = p01 = 1/302, half = 1.96 sqrt(2/302) / sqrt(302)
+    lo, hi = paired_interval(0, 0, 300)
+    assert hi == pytest.approx(1.959964 * math.sqrt(2 / 302) / math.sqrt(302), rel=1e-7) and lo == pytest.approx(-hi)
     # exact two-sided: 2 * P(X <= 1), X ~ Bin(3, .5) = 2 * (1 + 3) / 8 = 1.0
     assert mcnemar_exact(2, 1) == 1.0
     # 2 * P(X <= 0), X ~ Bin(10, .5) = 2 / 1024
@@ -199,3 +213,80 @@ def test_mcnemar_log_space_agrees_with_exact_integers():
 
     exact = 2 * sum(math.comb(2001, i) for i in range(982)) / 2**2001  # P(X <= 981)
     assert stats.mcnemar_exact(1020, 981) == pytest.approx(exact, rel=1e-9)
+
+
+def test_weighted_metrics_equal_the_plain_ones_on_unit_weights_and_on_repeated_rows():
+    """A bootstrap weight of k is the same as the row appearing k times: one implementation, two uses."""
+    rng = np.random.default_rng(3)
+    conf, correct = rng.uniform(size=40), rng.uniform(size=40) < 0.6
+    logp = np.log(rng.uniform(0.01, 1, size=40))
+    counts = rng.integers(0, 4, size=40)
+    repeated = np.repeat(np.arange(40), counts)
+    weights = np.stack([np.ones(40), counts.astype(float)])
+    assert ece(conf, correct, weights=weights) == pytest.approx(
+        [ece(conf, correct), ece(conf[repeated], correct[repeated])]
+    )
+    assert nll(logp, weights=weights) == pytest.approx([nll(logp), nll(logp[repeated])])
+    pos, neg = rng.normal(1, 1, 25).round(1), rng.normal(0, 1, 15).round(1)
+    scores = np.r_[pos, neg]
+    flat_pos, flat_neg = (
+        scores[:25][np.repeat(np.arange(25), counts[:25])],
+        scores[25:][np.repeat(np.arange(15), counts[25:])],
+    )
+    for fn in (aupr, auroc, fpr_at_recall):
+        assert fn(pos, neg, weights=weights) == pytest.approx([fn(pos, neg), fn(flat_pos, flat_neg)])
+
+
+def test_nan_outputs_take_the_worst_rank_in_ood_metrics():
+    """A NaN used to sort as the highest anomaly score: NaN on every O image gave AUPR and AUROC 100."""
+    from benchbox.evaluation.summaries import anomaly_scores, empty
+
+    ood, inside = (
+        np.zeros(4, empty().dtype.descr + [("o_conf", "<f8")]),
+        np.zeros(6, empty().dtype.descr + [("o_conf", "<f8")]),
+    )
+    ood["o_conf"], inside["o_conf"] = [0.2, 0.3, 0.1, 0.25], [0.9, 0.8, 0.7, 0.95, 0.6, 0.85]
+    clean = auroc(anomaly_scores(ood, "o", True), anomaly_scores(inside, "o", False))
+    assert clean == 1.0
+    ood["nonfinite"] = 1  # every O image NaN: each is missed at every threshold
+    assert auroc(anomaly_scores(ood, "o", True), anomaly_scores(inside, "o", False)) == 0.0
+    ood["nonfinite"], inside["nonfinite"] = 0, 1  # every inlier NaN: each is a false alarm at every threshold
+    assert auroc(anomaly_scores(ood, "o", True), anomaly_scores(inside, "o", False)) == 0.0
+    assert fpr_at_recall(anomaly_scores(ood, "o", True), anomaly_scores(inside, "o", False)) == 1.0
+
+
+def test_nan_frames_flip_and_are_the_farthest_top5():
+    from benchbox.metrics.robustness import video_flip_rates
+
+    # -1 is a non-finite frame: two of them "agreed" before
+    assert video_flip_rates([np.array([4, -1, -1, 4])], noise=False).tolist() == [1.0]  # pairs (4,-1)(-1,-1)(-1,4)
+    assert video_flip_rates([np.array([4, -1, 4])], noise=True).tolist() == [0.5]  # vs frame 0: flip, same
+    assert top5_distance_pair(np.full(5, -1), np.full(5, -1)) == 15  # sum of |k - 5| over k < 5
+    assert top5_distance_pair(np.arange(5), np.full(5, -1)) == 15
+
+
+def test_corruption_errors_take_resampled_arrays():
+    errors = {("fog", s): np.array([0.1 * s, 0.1 * s + 0.05]) for s in (1, 2)}
+    per = corruption_errors(errors)
+    plain = corruption_errors({k: float(v[0]) for k, v in errors.items()})
+    assert per["fog"]["ce"][0] == pytest.approx(plain["fog"]["ce"]) and per["fog"]["ce"].shape == (2,)
+
+
+def test_bootstrap_weights_are_multinomial_and_seeded():
+    blocks = list(bootstrap_weights(7, resamples=450, seed=5, block=200))
+    assert [len(b) for b in blocks] == [200, 200, 50]
+    stacked = np.concatenate(blocks)
+    assert (stacked.sum(axis=1) == 7).all() and stacked.dtype == np.float32
+    assert np.array_equal(stacked, np.concatenate(list(bootstrap_weights(7, resamples=450, seed=5, block=200))))
+    assert stacked.mean() == pytest.approx(1.0, abs=0.05)  # each cluster drawn once per resample on average
+
+
+def test_percentile_interval_p_value_and_images_needed():
+    values = np.arange(1, 1001, dtype=float)
+    lo, hi = percentile_interval(values)
+    assert lo == pytest.approx(np.quantile(values, 0.025)) and hi == pytest.approx(np.quantile(values, 0.975))
+    assert bootstrap_p_value(values - 500.5) == pytest.approx(1.0)
+    assert bootstrap_p_value(values) == 0.0
+    # estimate 0.5, limit 1, half-width 1 on 100 images: (1 / 0.5)^2 x 100 = 400 images
+    assert samples_to_decide(0.5, -0.5, 1.5, 1.0, 100) == 400
+    assert samples_to_decide(1.0, 0.0, 2.0, 1.0, 100) is None  # on the limit: nothing decides it

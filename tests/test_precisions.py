@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import evaluate, export_options
+from conftest import cost_rows, evaluate, export_options
 from onnx import TensorProto, numpy_helper
 
 from benchbox.errors import UserError
@@ -111,8 +111,8 @@ def test_overlap_with_calibration_images_is_flagged(tiny_full_artifact, tiny_ima
     assert "calibration-overlap" in int8_top1.flags
     fp32_top1 = next(r for r in result.records if r.cell.precision == "fp32" and r.metric == "top1")
     assert "calibration-overlap" not in fp32_top1.flags
-    deltas = [r for r in result.records if r.metric == "top1_delta"]
-    assert deltas and deltas[0].ci95[0] <= deltas[0].value <= deltas[0].ci95[1]
+    delta = cost_rows(tmp_path / "s")[("ort", "int8", "val", None, "top1")]
+    assert delta.ci_low <= delta.delta <= delta.ci_high and delta.p_value is not None
 
 
 def test_percentile_calibration_and_the_plan_examples(tiny_images, tmp_path):
@@ -147,7 +147,7 @@ def test_strided_minmax_calibration_gives_the_ranges_of_one_pass(tiny_full_artif
 
     transform = EvalTransform(tiny_full_artifact.data_config)
     calib = [Path(f["path"]) for f in tiny_full_artifact.entry("int8")["calibration"]["files"]]
-    crops, _ = calibration_crops(calib, transform)
+    crops, _, _ = calibration_crops(calib, transform)
     pre = preprocess_for_quantization(tiny_full_artifact.file_for("fp32"), tmp_path / "pre.onnx")
     scales = []
     for stride in (1, 8):

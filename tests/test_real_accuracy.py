@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import evaluate, export_options
+from conftest import cost_rows, evaluate, export_options
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_fp32_matches_the_reference_pipeline(lite0, sample_root, tmp_path):
         hits = round(records[(engine, "fp32", "top1")].value * 3)
         assert hits == 260, (engine, hits)  # exactly the peer pipeline of the sample's README
         assert round(records[(engine, "fp32", "top5")].value * 3) == 294
-    assert records[("torch", "fp32", "agreement_top1")].value >= 99.7
+    assert cost_rows(tmp_path / "s")[("ort", "fp32", "val", None, "agreement_top1")].value >= 99.7  # vs torch
 
 
 def test_lower_precisions_on_held_out_images(lite0, tmp_path):
@@ -49,14 +49,21 @@ def test_lower_precisions_on_held_out_images(lite0, tmp_path):
     result = evaluate(
         artifact, tmp_path / "s", precisions=["fp32", "fp16", "int8", "int8-trt"], data_root=work / "test"
     )
+    from benchbox.environment import cpu_has_vnni
+
     records = by_key(result.records)
-    assert not result.warnings  # calibration images are disjoint from the test images
+    cost = cost_rows(tmp_path / "s")
+    assert not [w for w in result.warnings if "calibration" in w]  # calibration images are disjoint from the test
     fp32 = records[("ort", "fp32", "top1")].value
     assert abs(records[("ort", "fp16", "top1")].value - fp32) <= 0.3
-    assert records[("ort", "fp16", "agreement_top1")].value >= 99.5
-    for flavour in ("int8", "int8-trt"):  # int8 on ORT CPU is the int8-cpu flavour
+    assert cost[("ort", "fp16", "val", None, "agreement_top1")].value >= 99.5
+    # int8 on ORT CPU is the int8-cpu flavour; int8-trt (signed activations) saturates on CPUs without VNNI
+    flavours = ("int8", "int8-trt") if cpu_has_vnni() else ("int8",)
+    if not cpu_has_vnni():
+        assert any("without VNNI" in w for w in result.warnings)
+    for flavour in flavours:
         assert abs(records[("ort", flavour, "top1")].value - fp32) <= 1.5, flavour
-        assert records[("ort", flavour, "agreement_top1")].value >= 97.0, flavour
+        assert cost[("ort", flavour, "val", None, "agreement_top1")].value >= 97.0, flavour
 
 
 def test_a_corrupt_file_is_reported_and_the_rest_scored(lite0, sample_root, tmp_path):

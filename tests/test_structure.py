@@ -1,5 +1,5 @@
 """Layering: no import circles anywhere in the package (module- or function-level imports), and no module over
-~300 lines without a reason in its docstring."""
+~400 lines without a reason in its docstring."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "benchbox"
-LONG = 300
+LONG = 400
 
 
 def module_name(path: Path) -> str:

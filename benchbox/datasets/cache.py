@@ -20,6 +20,21 @@ import numpy as np
 from benchbox.artifact import content_key
 
 DISABLED = ("off", "0", "none", "false", "no")
+TRANSFORM_VERSION = 1  # bump when benchbox's resize/crop code changes a pixel
+
+
+def _pixels_version() -> str:
+    """What decides the pixels of a crop besides its geometry: Pillow's resampling code and benchbox's."""
+    from importlib import metadata
+
+    try:
+        pillow = metadata.version("pillow")
+    except metadata.PackageNotFoundError:  # pragma: no cover - Pillow is a dependency
+        pillow = "unknown"
+    return f"pillow-{pillow}/transform-{TRANSFORM_VERSION}"
+
+
+PIXELS_VERSION = _pixels_version()
 
 
 def default_cache_dir() -> Path | None:
@@ -45,7 +60,7 @@ class CropCache:
 
     def __init__(self, root: Path, geometry: dict, max_bytes: int) -> None:
         self.root = Path(root)
-        self.folder = self.root / content_key(geometry)
+        self.folder = self.root / content_key({**geometry, "pixels": PIXELS_VERSION})
         self.shape = (int(geometry["crop"][0]), int(geometry["crop"][1]), 3)
         self.max_bytes = int(max_bytes)
         self.hits = self.misses = self.written_bytes = 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from benchbox.datasets.catalog import C_CORRUPTIONS, TESTSETS
 from benchbox.datasets.readers import SYNTHESIZED_MARKER, expected_layout
-from benchbox.datasets.variants import c_corruption_dirs, locate, set_variants
+from benchbox.datasets.variants import c_corruption_dirs, c_layout_problems, locate, set_variants
 from benchbox.errors import UserError, printable
 
 
@@ -63,6 +63,7 @@ def _survey_one(spec, located, data_root, overrides, row: dict[str, Any]) -> Non
             if missing and corruption in C_CORRUPTIONS:
                 row["problems"].append(f"{corruption}: severities {missing} missing")
         row["where"] = printable(root)
+        row["problems"] += c_layout_problems(root)
         if (root / SYNTHESIZED_MARKER).is_file():
             row["problems"].append("synthesized by benchbox make-c (not the official release)")
     count = 0

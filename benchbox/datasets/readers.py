@@ -11,6 +11,7 @@ flat val with three label-file kinds, ImageNet-P videos).
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -86,6 +87,22 @@ class SampleSet:
         import numpy as np
 
         return np.asarray([s.label for s in self.samples], dtype=np.int64)
+
+    @functools.cached_property
+    def group_ids(self):
+        """Per sample, the id of its underlying image (label and file stem; evaluation.summaries.group_id)."""
+        import numpy as np
+
+        from benchbox.evaluation.summaries import group_id
+
+        return np.asarray([group_id(s.label, s.key) for s in self.samples], dtype=np.uint64)
+
+    @functools.cached_property
+    def val_numbers(self):
+        """Per sample, its ILSVRC2012 val file number (0 when its name carries none): ReaL's key."""
+        import numpy as np
+
+        return np.asarray([val_file_number(s.key) or 0 for s in self.samples], dtype=np.int32)
 
 
 @dataclass(frozen=True)

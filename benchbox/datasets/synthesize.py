@@ -113,12 +113,13 @@ def write_mp4(path: Path, frames: list[np.ndarray], grain: bool = False, options
     tmp.replace(path)
 
 
-def decode_mp4(path: str | Path) -> list[np.ndarray]:
-    """All frames of a video as RGB uint8 arrays (PyAV: a wheel-installed decoder, no system ffmpeg)."""
+def decode_mp4(path) -> list[np.ndarray]:
+    """All frames of a video (a path or a file object) as RGB uint8 arrays (PyAV: a wheel-installed decoder, no
+    system ffmpeg)."""
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(path if hasattr(path, "read") else str(path)) as container:
             return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     except Exception as exc:
         from benchbox.datasets.transforms import UnreadableImage
@@ -149,9 +150,17 @@ def _names(requested: list[str] | None, known: tuple[str, ...], kind: str) -> li
     return list(requested)
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, val_dir: Path | None = None) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{printable(out)} is a file, not a folder.", "Pass a folder to write the set into.")
+    if val_dir is not None:
+        source, target = Path(val_dir).resolve(), Path(out).resolve()
+        if source == target or source in target.parents or target in source.parents:
+            raise UserError(
+                f"{printable(out)} overlaps the val folder it would be made from ({printable(val_dir)}): writing "
+                "there would mix synthesized images into (and mark as synthesized) the real ones.",
+                "Pass an output folder outside the val folder, e.g. DATA_ROOT/imagenet-c.",
+            )
 
 
 def make_c(
@@ -169,7 +178,7 @@ def make_c(
     severities = severities or [1, 2, 3, 4, 5]
     if any(s not in (1, 2, 3, 4, 5) for s in severities):
         raise UserError(f"Severities must be 1..5, got {severities}.")
-    _check_out(out)
+    _check_out(out, val_dir)
     items = _val_images(val_dir, limit)
     jobs = [(p, w, str(out), names, severities, seed) for p, w in items]
     errors = _run(_c_job, jobs, workers, "make-c", on_progress)
@@ -188,7 +197,7 @@ def make_p(
 ) -> dict:
     """Write synthesized ImageNet-P videos; returns a summary (also stored in OUT/SYNTHESIZED.json)."""
     names = _names(perturbations, (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS), "perturbation")
-    _check_out(out)
+    _check_out(out, val_dir)
     items = _val_images(val_dir, limit)
     errors = _run(_p_job, [(p, w, str(out), names, seed) for p, w in items], workers, "make-p", on_progress)
     summary = {"perturbations": names, "images": len(items), "seed": seed, "unreadable": errors}

@@ -33,7 +33,16 @@ def load_rgb(path: str | Path | io.BytesIO):
             img.load()
             return img if img.mode == "RGB" else img.convert("RGB")  # convert() of RGB is only a copy
     except Exception as exc:
-        raise UnreadableImage(f"{type(exc).__name__}: {printable(str(exc))}") from exc
+        raise UnreadableImage(f"{type(exc).__name__}: {_plain_message(exc)}") from exc
+
+
+def _plain_message(exc: Exception) -> str:
+    """PIL's message without the in-memory buffer it names ('cannot identify image file <_io.BytesIO ...>'): the
+    caller names the file."""
+    import re
+
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", printable(str(exc)))
+    return {"cannot identify image file": "not an image PIL can decode"}.get(text.strip(), text)
 
 
 def shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:

@@ -66,6 +66,37 @@ def _c_variants(spec: TestSet, root: Path) -> list[VariantSource]:
     return variants
 
 
+def c_layout_problems(root: Path) -> list[str]:
+    """What an ImageNet-C tree holds that is not read: unknown corruption folders, severity folders outside 1..5."""
+    known = {*C_CORRUPTIONS, *C_EXTRA_CORRUPTIONS}
+    problems = []
+    for entry in _subfolders(root):
+        if entry.name in C_CATEGORIES:
+            problems += [f"{entry.name}/{p}" for p in _unknown_in(entry, known)]
+        elif entry.name not in known:
+            problems.append(f"folder {printable(entry.name)!r} is not an ImageNet-C corruption; ignored")
+    for corruption, folder in c_corruption_dirs(root).items():
+        for entry in _subfolders(folder):
+            if entry.name not in {"1", "2", "3", "4", "5"}:
+                problems.append(f"{corruption}/{printable(entry.name)}: not a severity 1..5; ignored")
+    return problems
+
+
+def _unknown_in(folder: Path, known: set[str]) -> list[str]:
+    return [
+        f"folder {printable(e.name)!r} is not an ImageNet-C corruption; ignored"
+        for e in _subfolders(folder)
+        if e.name not in known
+    ]
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in Path(folder).iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
 def p_names() -> list[str]:
     """Perturbation folder names: the 10 + 4, then the harder noise levels `_2`/`_3` (reported only)."""
     levels = [f"{n}_{d}" for n in (*P_PERTURBATIONS, *P_EXTRA_PERTURBATIONS) if "noise" in n for d in (2, 3)]

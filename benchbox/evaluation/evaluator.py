@@ -5,13 +5,18 @@ Then, set by set (sets another one needs come first) and variant by variant, one
 still needs the variant; as soon as a variant is complete each cell's records are computed, stored and the
 predictions let go, so memory does not grow with the set. A cell that fails is recorded and the run goes on.
 
-Long because the order of the steps (predict, score, compare, aggregate) is the one thing to read here.
+Comparisons between cells (precision against precision, engine against engine) are not made here: they are
+computed by benchbox.reports.comparison from the stored per-sample summaries of the cells that are current when
+`report` or `check` runs, so a comparison can never outlive a file it compared.
+
+Long because the order of the steps (predict, score, aggregate) is the one thing to read here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchbox.artifact import Artifact, content_key
@@ -21,9 +26,15 @@ from benchbox.datasets.transforms import EvalTransform
 from benchbox.errors import UnsupportedPrecision, UserError, printable
 from benchbox.evaluation import predict, summaries
 from benchbox.evaluation.flags import calibration_hashes, calibration_overlap, flag, overlap_warning
-from benchbox.evaluation.planning import check_scoring_inputs, limit_samples, plan_sets, samples_digest
+from benchbox.evaluation.planning import (
+    check_scoring_inputs,
+    identity_digest,
+    limit_samples,
+    plan_sets,
+    samples_digest,
+    set_digest,
+)
 from benchbox.evaluation.scoring import ScoreContext, scorer_for
-from benchbox.evaluation.scoring.agreement import agreement_records
 from benchbox.records import Cell, Record, SetKey, failure_record
 from benchbox.store import ResultStore
 
@@ -81,37 +92,47 @@ class Evaluator:
         self.options = options
         self.on_progress = on_progress
         self.result = EvalResult()
+        # (engine, precision, set) -> (samples, predictions, identity digest) of sets another set reads
         self._needed: dict[tuple[str, str, str], tuple[SampleSet, predict.CellPredictions, str]] = {}
         self._overlap_hashes: dict[str, set[str]] = {}
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> EvalResult:
+        from benchbox.options import thread_warning
         from benchbox.runtime import check_engine_device
 
         options = self.options
         for engine in options.engines:
             check_engine_device(engine, options.device)
+        if thread_warning(options.threads):
+            self.result.warnings.append(thread_warning(options.threads))
+        check_option_files(options)
         self.artifact.require_files(options.engines, options.precisions, options.device)
-        plan = plan_sets(options, self.result.missing_sets)
+        plan = plan_sets(options, self.result.missing_sets, self.result.problems)
         check_scoring_inputs(plan, options, self.store)
         cells = self._create_cells(plan)
         self._record_artifact()
         self._overlap_hashes = calibration_hashes(self.artifact, options.engines, options.precisions, options.device)
         if self.executor is not None:
             self.executor.submit(self, plan, cells)
+        from benchbox.datasets.loader import DecoderWarnings
+
         try:
-            for spec, variants in plan:
-                self._evaluate_set(spec, variants, cells)
+            with DecoderWarnings() as decoder:
+                for spec, variants in plan:
+                    self._evaluate_set(spec, variants, cells)
         finally:
             for cell_runner in cells:
                 cell_runner.runner.deactivate()
+        self.result.problems += decoder.summary()
         return self.result
 
-    def _cell(self, engine: str, precision: str) -> Cell:
-        return Cell(self.artifact.model, engine, self.options.device, precision)
+    def _cell(self, engine: str, precision: str, device: str | None = None) -> Cell:
+        return self.artifact.cell(engine, device or self.options.device, precision)
 
     def _create_cells(self, plan) -> list[_CellRunner]:
-        """One runner per (engine, precision); pairs the engine cannot run become explicit records."""
+        """One runner per (engine, precision); pairs the engine cannot run become explicit records. A cell's
+        device is where its runner runs (TensorRT: the GPU), never merely what the option said."""
         from benchbox.runtime import create_runner
 
         options = self.options
@@ -132,7 +153,11 @@ class Evaluator:
                 except UnsupportedPrecision as exc:
                     self._record_unsupported(self._cell(engine, precision), exc.message, plan)
                     continue
-                cells.append(_CellRunner(self._cell(engine, precision), runner))
+                device = _run_device(runner, self.options.device)
+                cells.append(_CellRunner(self._cell(engine, precision, device), runner))
+                warning = _s8s8_warning(engine, device, precision)
+                if warning and warning not in self.result.warnings:
+                    self.result.warnings.append(warning)
         return cells
 
     def _record_unsupported(self, cell: Cell, message: str, plan) -> None:
@@ -148,9 +173,10 @@ class Evaluator:
 
     def _record_artifact(self) -> None:
         """Export parity of every precision file, as records the readiness check can gate on."""
+        marks = {"source_kind": self.artifact.source_kind, "targets_trt": self._targets_trt()}
         for precision, entry in self.artifact.manifest.get("files", {}).items():
             parity = entry.get("parity") or {}
-            cell = Cell(self.artifact.model, "export", "cpu", precision)
+            cell = self.artifact.cell("export", "cpu", precision)
             records = [
                 Record(
                     cell,
@@ -158,14 +184,28 @@ class Evaluator:
                     parity[metric],
                     parity.get("n"),
                     reference=parity.get("reference"),
-                    extra={"source": parity.get("source")},
+                    extra={"source": parity.get("source"), "sha256": entry["sha256"], **marks},
                 )
                 for metric in ("max_abs_diff", "top1_agreement")
                 if metric in parity
             ]
+            if not records and precision == "fp32":  # a user's ONNX file: no PyTorch model to compare with
+                records = [
+                    Record(cell, "parity_status", None, error="not applicable: the source is an ONNX file", extra=marks)
+                ]
             key = content_key({"artifact": self.artifact.manifest.get("export_key"), "file": entry["sha256"]})
             run_id = self.store.start_run(key, "artifact", cell, reference=parity.get("reference"))
-            self.store.finish_run(run_id, records, {"directory": str(self.artifact.directory)})
+            info = {"directory": str(self.artifact.directory), "sha256": entry["sha256"], "path": entry["path"]}
+            self.store.finish_run(run_id, records, info)
+
+    def _targets_trt(self) -> bool:
+        """Whether this deployment targets TensorRT: built engines, --engine trt, ORT's TensorRT provider."""
+        return bool(
+            self.artifact.manifest.get("engines")
+            or "trt" in self.options.engines
+            or str(self.options.device).startswith("tensorrt")
+            or getattr(self.options, "targets_trt", False)
+        )
 
     # -- one set ---------------------------------------------------------------------------------
     def _evaluate_set(self, spec: TestSet, variants: list[VariantSource], cells: list[_CellRunner]) -> None:
@@ -196,9 +236,20 @@ class Evaluator:
         return samples
 
     def _cell_key(self, cell: Cell, digest: str, transform: EvalTransform, groups: tuple[str, ...]) -> str:
+        from benchbox.datasets.cache import PIXELS_VERSION
+
         return content_key(
             {
-                "cell": [cell.model, cell.engine, cell.device, cell.precision, cell.testset, cell.variant],
+                "cell": [
+                    cell.model,
+                    cell.model_id,
+                    cell.engine,
+                    cell.device,
+                    cell.precision,
+                    cell.testset,
+                    cell.variant,
+                ],
+                "pixels": PIXELS_VERSION,
                 "artifact": self.artifact.key_for(cell.engine, cell.device, cell.precision),
                 "samples": digest,
                 "transform": [self.artifact.data_config.to_dict(), transform.resize],
@@ -210,7 +261,7 @@ class Evaluator:
     def variant_jobs(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
         """One job per cell for a variant, keyed by everything that decides its predictions."""
         transform = EvalTransform(self.artifact.data_config, resize=spec.resize)
-        digest = samples_digest(samples)
+        digest = samples_digest(samples, by_content=bool(getattr(self.options, "rehash", False)))
         jobs = []
         for cell_runner in cells:
             cell = cell_runner.cell.at(samples.key)
@@ -236,7 +287,15 @@ class Evaluator:
         if self.executor is not None:
             self.executor.collect(self.store, runnable, samples, progress)
         elif spec.layout == "p":
-            predict.predict_videos(self.store, runnable, samples, transform, options.batch_size, on_progress=progress)
+            predict.predict_videos(
+                self.store,
+                runnable,
+                samples,
+                transform,
+                options.batch_size,
+                on_progress=progress,
+                max_bytes=self._max_bytes(),
+            )
         else:
             cache = self._cache(transform) if spec.resize else None
             predict.predict_images(
@@ -249,6 +308,7 @@ class Evaluator:
                 options.chunk_samples,
                 cache,
                 progress,
+                self._max_bytes(),
             )
             if cache is not None:
                 self.result.cache["hits"] = self.result.cache.get("hits", 0) + cache.hits
@@ -258,6 +318,9 @@ class Evaluator:
             if job.error is not None and not cell_runner.broken:
                 cell_runner.broken = f"{type(job.error).__name__}: {job.error}"
         return jobs
+
+    def _max_bytes(self) -> int:
+        return int(float(getattr(self.options, "max_image_mb", 256.0)) * 2**20)
 
     def _cache(self, transform: EvalTransform):
         from benchbox.datasets.cache import open_cache
@@ -271,15 +334,20 @@ class Evaluator:
             warning = overlap_warning(precision, count, samples)
             if warning not in self.result.warnings:
                 self.result.warnings.append(warning)
-        finished = {}
         for job in jobs:
             if job.error is not None:
                 self._record_failure(job, samples)
                 continue
-            ctx = self._context(job.cell, job.digest, samples, job.result)
+            identity = identity_digest(job.result.summary)
+            ctx = self._context(job.cell, identity, samples, job.result)
             records = flag(scorer.variant_records(ctx), samples, overlap)
-            run_id = self.store.start_run(job.key, "cell", job.cell, samples=job.digest)
-            info = {"samples": len(samples.samples), "unreadable": len(job.result.unreadable), **job.info}
+            run_id = self.store.start_run(job.key, "cell", job.cell, samples=identity)
+            info = {
+                "samples": len(samples.samples),
+                "unreadable": len(job.result.unreadable),
+                "artifact": self._artifact_file(job.cell),
+                **job.info,
+            }
             self.store.finish_run(run_id, records, info)
             self._report(spec, records)
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]
@@ -289,13 +357,19 @@ class Evaluator:
                 ]
             per_cell[job.cell.at(None)].extend(records)
             keys[job.cell.at(None)].append(job.key)
-            finished[job.cell] = job
             if self._is_needed(spec.name):
-                self._needed[(job.cell.engine, job.cell.precision, spec.name)] = (samples, job.result, job.key)
-        self._agreement(spec, scorer, samples, finished, overlap)
+                self._needed[(job.cell.engine, job.cell.precision, spec.name)] = (samples, job.result, identity)
+
+    def _artifact_file(self, cell: Cell) -> dict[str, str | None]:
+        """Which artifact file a cell scored (report and check drop results whose file has changed since)."""
+        from benchbox.artifact import artifact_file_for
+
+        name = artifact_file_for(cell.engine, cell.device, cell.precision)
+        sha = self.artifact.key_for(cell.engine, cell.device, cell.precision)
+        return {"directory": str(self.artifact.directory), "file": name, "sha256": sha}
 
     def _record_failure(self, job: predict.CellJob, samples: SampleSet) -> None:
-        message = f"{type(job.error).__name__}: {job.error}"
+        message = job.error.message if isinstance(job.error, UserError) else f"{type(job.error).__name__}: {job.error}"
         record = failure_record(job.cell, message)
         run_id = self.store.start_run(job.key, "cell", job.cell, samples=job.digest)
         self.store.fail_run(run_id, message, [record])
@@ -321,55 +395,65 @@ class Evaluator:
             cell = cell_runner.cell.at(SetKey(spec.name))
             variant_records = per_cell[cell_runner.cell]
             needed = [self._needed.get((cell.engine, cell.precision, n)) for n in spec.needs]
-            parts = {
-                "set": [cell.model, cell.engine, cell.device, cell.precision, spec.name],
-                "variants": keys[cell_runner.cell],
-                "needed": [n[2] for n in needed if n],
-                "p_baseline": self.options.p_baseline,
-                "real": str(self.options.real_labels),
-            }
             if not variant_records and spec.layout != "val-labels":
                 continue
-            digest = content_key(
-                {"variants": sorted({r.samples for r in variant_records if r.samples}), "needed": parts["needed"]}
-            )
+            # what the set-level figures were computed on: the images of every variant and of the needed sets
+            # (their identities, never a cell key: two precisions on the same trees get the same digest)
+            digest = set_digest([r.samples for r in variant_records], [n[2] for n in needed if n])
+            parts = {
+                "set": [cell.model, cell.model_id, cell.engine, cell.device, cell.precision, spec.name],
+                "variants": keys[cell_runner.cell],
+                "samples": digest,
+                "p_baseline": _baseline_identity(self.options.p_baseline),
+                "real": str(self.options.real_labels),
+            }
             ctx = self._context(cell, digest)
             records = [r.with_flags(*flags) for r in scorer.set_records(ctx, variant_records)]
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]
             if not records:
                 continue
             run_id = self.store.start_run(content_key(parts), "set", cell, samples=digest)
-            self.store.finish_run(run_id, records)
+            self.store.finish_run(run_id, records, {"variants": len(keys[cell_runner.cell]), **ctx.info})
             self._report(spec, records)
 
-    # -- comparisons -----------------------------------------------------------------------------
-    def _agreement(self, spec, scorer, samples: SampleSet, finished: dict[Cell, predict.CellJob], overlap) -> None:
-        """Each lower precision against fp32 on its engine; each later engine against the first, per precision."""
-        pairs = []
-        engines = list(dict.fromkeys(c.engine for c in finished))
-        for cell, job in finished.items():
-            reference = next(
-                (j for c, j in finished.items() if c.engine == cell.engine and c.precision == "fp32"), None
-            )
-            if cell.precision != "fp32" and reference is not None:
-                pairs.append((reference, job, f"{cell.engine}/fp32"))
-            first = next(
-                (j for c, j in finished.items() if c.engine == engines[0] and c.precision == cell.precision), None
-            )
-            if cell.engine != engines[0] and first is not None:
-                pairs.append((first, job, f"{engines[0]}/{cell.precision}"))
-        for reference, job, name in pairs:
-            ctx = self._context(job.cell, job.digest, samples, job.result)
-            records = agreement_records(ctx, scorer, reference.result.summary, job.result.summary, name)
-            records = flag(records, samples, overlap)
-            if not records:
-                continue
-            run_id = self.store.start_run(
-                content_key({"pair": [reference.key, job.key]}),
-                "agreement",
-                job.cell,
-                reference=name,
-                samples=job.digest,
-            )
-            self.store.finish_run(run_id, records)
-            self._report(spec, records)
+
+def check_option_files(options) -> None:
+    """Files the options name, read before any store is opened or image decoded (a --p-baseline JSON)."""
+    if options.p_baseline and Path(options.p_baseline).is_file():
+        from benchbox.evaluation.scoring.perturbation import load_baseline
+
+        load_baseline(options, None, options.engines[0])
+
+
+def _s8s8_warning(engine: str, device: str, precision: str) -> str | None:
+    """ONNX Runtime on an x86 CPU without 8-bit dot-product instructions (VNNI) multiplies the TensorRT flavour's
+    signed activations with saturating 16-bit sums: its numbers there are ORT's kernels, not the model's."""
+    from benchbox.artifact import artifact_file_for
+    from benchbox.environment import cpu_has_vnni
+
+    if engine != "ort" or not str(device).startswith("cpu") or artifact_file_for(engine, device, precision) != "int8":
+        return None
+    if cpu_has_vnni():
+        return None
+    return (
+        f"ort/{precision}: the TensorRT INT8 flavour (signed activations) runs here on a CPU without VNNI, where ONNX "
+        "Runtime's S8S8 kernels saturate: its accuracy on this machine says little about TensorRT. Use int8 "
+        "(the int8-cpu flavour) for ONNX Runtime, or measure int8-trt with TensorRT."
+    )
+
+
+def _run_device(runner, requested: str) -> str:
+    """Where a runner runs: its own device (TensorRT is always the GPU), keeping a cluster target's `@name`."""
+    actual = str(getattr(runner, "device", requested) or requested)
+    target = requested.split("@", 1)[1] if "@" in requested else None
+    return f"{actual}@{target}" if target else actual
+
+
+def _baseline_identity(p_baseline: str | None) -> str | None:
+    """A --p-baseline for a set key: a file by its content, a model name as written."""
+    import hashlib
+    from pathlib import Path
+
+    if p_baseline and Path(p_baseline).is_file():
+        return hashlib.sha256(Path(p_baseline).read_bytes()).hexdigest()[:16]
+    return p_baseline

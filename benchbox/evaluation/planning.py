@@ -16,8 +16,11 @@ from benchbox.datasets.variants import locate, set_variants
 from benchbox.errors import UserError, printable
 
 
-def plan_sets(options, missing: list[str]) -> list[tuple[TestSet, list[VariantSource]]]:
-    """The sets to evaluate with their variants; sets that are absent (and allowed to be) go to `missing`."""
+def plan_sets(
+    options, missing: list[str], problems: list[str] | None = None
+) -> list[tuple[TestSet, list[VariantSource]]]:
+    """The sets to evaluate with their variants; sets that are absent (and allowed to be) go to `missing`, what a
+    set's tree holds that will not be read (an unknown corruption folder, a severity 6) to `problems`."""
     if options.data_root is not None and not Path(options.data_root).is_dir():
         raise UserError(f"Data root {printable(options.data_root)} does not exist.", expected_layout("val"))
     wanted, everything = options.sets.names, options.sets.everything
@@ -44,6 +47,10 @@ def plan_sets(options, missing: list[str]) -> list[tuple[TestSet, list[VariantSo
                 raise UserError(f"{spec.title} not found {where}.", expected_layout(name))
             absent(name)
             continue
+        if spec.layout == "c" and problems is not None:
+            from benchbox.datasets.variants import c_layout_problems
+
+            problems += [f"c: {p}" for p in c_layout_problems(located["c"]) if f"c: {p}" not in problems]
         if spec.layout in ("images", "v2"):  # few variants: read now, so a wrong layout aborts before work
             variants = [v for v in (_read_now(spec, v, required) for v in variants) if v is not None]
             if not variants:
@@ -93,14 +100,40 @@ def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
     return dataclasses.replace(samples, samples=chosen)
 
 
-def samples_digest(samples: SampleSet) -> str:
-    """What the samples are: paths, labels, and each file's size and modification time (a replaced file is new)."""
+def samples_digest(samples: SampleSet, by_content: bool = False) -> str:
+    """What decides a cell's predictions about its images, for its content key: each file's resolved path
+    (however it was typed), label, size and modification time; with `by_content` (--rehash) the hash of its
+    bytes instead of size and time, so a file replaced by another of the same size and time is seen too."""
+    from benchbox.datasets.cache import content_digest
+
     digest = hashlib.sha256()
     for s in samples.samples:
+        path = os.path.realpath(s.path)
         try:
-            stat = os.stat(s.path)
-            meta = f"{stat.st_size}:{stat.st_mtime_ns}"
+            if by_content:
+                with open(path, "rb") as handle:
+                    meta = content_digest(handle.read())
+            else:
+                stat = os.stat(path)
+                meta = f"{stat.st_size}:{stat.st_mtime_ns}"
         except OSError:
             meta = "missing"
-        digest.update(os.fsencode(s.path) + f"\0{s.label}\0{meta}\n".encode())
+        digest.update(os.fsencode(path) + f"\0{s.label}\0{meta}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def identity_digest(summary: np.ndarray) -> str:
+    """What a cell scored, for pairing: the multiset of (content id, label) of its samples (or videos). Two cells
+    pair only on equal digests: the same images, wherever and in whatever order they were read."""
+    if summary.dtype.names and "video" in summary.dtype.names:
+        _, first = np.unique(summary["video"], return_index=True)
+        summary = summary[first]
+    sids, labels = summary["sid"].astype("<u8"), summary["label"].astype("<i8")
+    order = np.lexsort((labels, sids))
+    return hashlib.sha256(sids[order].tobytes() + labels[order].tobytes()).hexdigest()[:16]
+
+
+def set_digest(variant_digests: list[str | None], needed_digests: list[str]) -> str:
+    """A set-level figure's samples: its variants' and its needed sets' identity digests (order-free)."""
+    parts = sorted({d for d in variant_digests if d}) + ["|"] + sorted(set(needed_digests))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

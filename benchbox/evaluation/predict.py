@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from benchbox.datasets.cache import CropCache
-from benchbox.datasets.loader import iterate_batches
+from benchbox.datasets.loader import DEFAULT_MAX_BYTES, iterate_batches
 from benchbox.datasets.readers import SampleSet
 from benchbox.datasets.transforms import EvalTransform, UnreadableImage
 from benchbox.evaluation.summaries import FRAME, empty, summarize, summarize_frames
@@ -111,7 +111,7 @@ def _infer(job: CellJob, images: np.ndarray) -> np.ndarray | None:
     """The cell's logits, or None after recording its error (one broken cell never stops the others)."""
     try:
         return job.runner().infer(images)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
     except BaseException as exc:  # UserErrors too: a TensorRT build failure fails this cell, not the run
         job.error = exc
@@ -129,10 +129,14 @@ def _image_pass(
     cache: CropCache | None,
     emit: Callable[[CellJob, dict[str, Any], int], None],
     on_progress: ProgressFn | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> None:
     """Decode samples[start:stop] once and hand each job its part of every batch (`emit(job, part, batch_stop)`)."""
-    labels = samples.labels
-    for batch in iterate_batches(samples.paths, transform, batch_size, workers, start=start, stop=stop, cache=cache):
+    labels, gids, numbers = samples.labels, samples.group_ids, samples.val_numbers
+    batches = iterate_batches(
+        samples.paths, transform, batch_size, workers, start=start, stop=stop, cache=cache, max_bytes=max_bytes
+    )
+    for batch in batches:
         images = transform.normalize_batch(batch.crops) if batch.crops.shape[0] else None
         for job in active:
             if job.error is not None or batch.stop <= job.position:
@@ -144,7 +148,9 @@ def _image_pass(
                 if logits is None:
                     continue
                 indices = batch.indices[keep]
-                part["summary"] = summarize(logits, indices, labels[indices], job.groups)
+                part["summary"] = summarize(
+                    logits, indices, labels[indices], job.groups, batch.sids[keep], gids[indices], numbers[indices]
+                )
                 if job.keep_logits:
                     part["logits"] = logits
             else:
@@ -165,16 +171,29 @@ def _video_pass(
     stop: int,
     emit: Callable[[CellJob, dict[str, Any], int], None],
     on_progress: ProgressFn | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> None:
-    """ImageNet-P: decode each video of samples[start:stop] once (PyAV), run its frames through every job."""
+    """ImageNet-P: decode each video of samples[start:stop] once (PyAV), run its frames through every job. A video
+    with fewer than two frames has no frame pair to compare: it is an unreadable file, counted, not a NaN."""
+    import io
+
     from PIL import Image
 
+    from benchbox.datasets.cache import content_digest
+    from benchbox.datasets.loader import content_id, read_sample_bytes
     from benchbox.datasets.synthesize import decode_mp4
 
+    gids = samples.group_ids
     for index in range(start, stop):
         sample = samples.samples[index]
+        sid = 0
         try:
-            crops = np.stack([transform.crop(Image.fromarray(f)) for f in decode_mp4(sample.path)])
+            data = read_sample_bytes(sample.path, max_bytes)
+            sid = content_id(content_digest(data))
+            decoded = decode_mp4(io.BytesIO(data))
+            if len(decoded) < 2:
+                raise UnreadableImage(f"{len(decoded)} frame(s): a video needs at least 2 to compare")
+            crops = np.stack([transform.crop(Image.fromarray(f)) for f in decoded])
             frames, bad = transform.normalize_batch(crops), []
         except UnreadableImage as exc:
             frames, bad = None, [(index, str(exc))]
@@ -192,7 +211,7 @@ def _video_pass(
                 if job.error is not None:
                     continue
                 logits = np.concatenate(pieces)
-                part["summary"] = summarize_frames(logits, index, sample.label)
+                part["summary"] = summarize_frames(logits, index, sample.label, sid, int(gids[index]))
                 part["logits"] = logits if job.keep_logits else None
             emit(job, part, index + 1)
         if on_progress:
@@ -222,6 +241,7 @@ def predict_images(
     chunk_samples: int,
     cache: CropCache | None = None,
     on_progress: ProgressFn | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> None:
     """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
     total = len(samples.samples)
@@ -233,7 +253,7 @@ def predict_images(
         on_progress(start, total)
     none = empty(active[0].groups)
     emit = _chunk_writer(store, chunk_samples, total, none)
-    _image_pass(active, samples, transform, batch_size, workers, start, total, cache, emit, on_progress)
+    _image_pass(active, samples, transform, batch_size, workers, start, total, cache, emit, on_progress, max_bytes)
     _finish_all(store, active, total, none)
 
 
@@ -245,6 +265,7 @@ def predict_videos(
     batch_size: int,
     chunk_videos: int = 16,
     on_progress: ProgressFn | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> None:
     """ImageNet-P: per-frame top-5 of every video for every job, in chunks of `chunk_videos` videos."""
     total = len(samples.samples)
@@ -253,7 +274,7 @@ def predict_videos(
         return
     emit = _chunk_writer(store, chunk_videos, total, FRAME_EMPTY)
     start = min(job.position for job in active)
-    _video_pass(active, samples, transform, batch_size, start, total, emit, on_progress)
+    _video_pass(active, samples, transform, batch_size, start, total, emit, on_progress, max_bytes)
     _finish_all(store, active, total, FRAME_EMPTY)
 
 
@@ -274,6 +295,7 @@ def predict_shard(
     start: int,
     stop: int,
     videos: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, np.ndarray]:
     """One cell's predictions for samples[start:stop], packed as one store chunk (a cluster work unit).
 
@@ -282,10 +304,10 @@ def predict_shard(
     job.position = start
     emit = lambda _job, part, _stop: parts.append(part)  # noqa: E731
     if videos:
-        _video_pass([job], samples, transform, batch_size, start, stop, emit, None)
+        _video_pass([job], samples, transform, batch_size, start, stop, emit, None, max_bytes)
         none = FRAME_EMPTY
     else:
-        _image_pass([job], samples, transform, batch_size, workers, start, stop, None, emit, None)
+        _image_pass([job], samples, transform, batch_size, workers, start, stop, None, emit, None, max_bytes)
         none = empty(job.groups)
     if job.error is not None:
         raise job.error

@@ -51,19 +51,24 @@ def select_calibration_files(folder: Path, count: int, seed: int = 0) -> list[Pa
     return chosen
 
 
-def calibration_crops(files: list[Path], transform) -> tuple[np.ndarray, list[Path]]:
-    """uint8 crops of the readable calibration images, and which files they are."""
+def calibration_crops(files: list[Path], transform) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """uint8 crops of the readable calibration images, which files they are, and the unreadable ones (why)."""
     from benchbox.datasets.loader import prepare
 
-    crops, used = [], []
+    crops, used, skipped = [], [], []
     for path in files:
-        crop = prepare(str(path), transform)
-        if isinstance(crop, np.ndarray):
-            crops.append(crop)
-            used.append(path)
+        prepared = prepare(str(path), transform)
+        if isinstance(prepared, str):
+            skipped.append((path, prepared))
+            continue
+        crops.append(prepared[0])
+        used.append(path)
     if not crops:
-        raise UserError("None of the calibration images could be read.", "Check --calib-data.")
-    return np.stack(crops), used
+        examples = "; ".join(f"{printable(p)}: {why}" for p, why in skipped[:3])
+        raise UserError(
+            f"None of the {len(files)} calibration images could be read ({examples}).", "Check --calib-data."
+        )
+    return np.stack(crops), used, skipped
 
 
 class CropReader:

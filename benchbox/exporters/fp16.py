@@ -36,6 +36,9 @@ REDUCTIONS = {
 }
 
 
+QUANTIZATION_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+
+
 def choose_fp32_nodes(model, ranges: dict[str, dict]) -> dict[str, str]:
     """{node name: reason} for the nodes that must stay FP32."""
     from onnx import numpy_helper
@@ -44,6 +47,9 @@ def choose_fp32_nodes(model, ranges: dict[str, dict]) -> dict[str, str]:
     shapes = _static_shapes(model)
     keep: dict[str, str] = {}
     for node in model.graph.node:
+        if node.op_type in QUANTIZATION_OPS:
+            keep[node.name] = f"{node.op_type}: its float scales stay as the quantized graph defines them"
+            continue
         tensors = [t for t in (*node.input, *node.output) if t in ranges]
         peak = max((ranges[t]["max_abs"] for t in tensors), default=0.0)
         if peak > FP16_SAFE_MAX:
@@ -90,6 +96,41 @@ def _reduced_length(node, shape: list[int]) -> int:
     return int(np.prod([shape[a] for a in axes]))
 
 
+def remove_fp16_round_trips(graph) -> list[str]:
+    """Drop every Cast-to-FP16 whose only consumer casts straight back to FP32, and return their names.
+
+    The converter keeps a node in FP32 but then routes its output through FP16 on the way to the next FP32 node or
+    to the graph output (`graph_output_cast_0_cast_to_fp16`): logits beyond 65,504 became Inf although the node that
+    made them was kept in FP32 for exactly that reason. Nothing is computed in FP16 between the two casts, so
+    removing the pair changes no arithmetic but the lossy rounding."""
+    from onnx import TensorProto
+
+    def cast_to(node) -> int | None:
+        if node.op_type != "Cast":
+            return None
+        return next((a.i for a in node.attribute if a.name == "to"), None)
+
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    removed, dropped = [], set()
+    for node in graph.node:
+        if cast_to(node) != TensorProto.FLOAT16 or node.output[0] in outputs:
+            continue
+        users = consumers.get(node.output[0], [])
+        if len(users) != 1 or cast_to(users[0]) != TensorProto.FLOAT:
+            continue
+        users[0].input[0] = node.input[0]  # now a Cast of FP32 to FP32: an identity
+        removed.append(node.name)
+        dropped.add(id(node))
+    kept = [node for node in graph.node if id(node) not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return removed
+
+
 def topological_sort(graph) -> None:
     """Reorder graph.node in place so every node follows its producers (the converter appends input Casts)."""
     produced_by = {out: i for i, node in enumerate(graph.node) for out in node.output}
@@ -126,6 +167,7 @@ def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray, input_name:
         min_positive_val=5.96e-08,
         max_finite_val=FP16_MAX,
     )
+    removed = remove_fp16_round_trips(converted.graph)
     topological_sort(converted.graph)
     onnx.checker.check_model(converted)
     tmp = out_path.with_suffix(".tmp")
@@ -135,6 +177,7 @@ def convert_fp16(fp32_path: Path, out_path: Path, batch: np.ndarray, input_name:
     measured = {name: float(f"{r['max_abs']:.6g}") for name, r in ranges.items()}  # for `benchbox lint`
     return {
         "fp32_nodes": keep,
+        "fp16_round_trips_removed": removed,
         "peak_activation": peak,
         "range_images": int(batch.shape[0]),
         "activation_max_abs": measured,

@@ -289,7 +289,7 @@ def _check_fp16(model, types: dict[str, str], ranges: dict[str, float] | None) -
                         "overflowed FP16 when the graph was converted; keep that node in FP32",
                     )
                 )
-    for name, peak in (ranges or {}).items():
+    for name, peak in _through_casts(model, ranges or {}).items():
         if types.get(name) == "FP16" and peak is not None and peak > FP16_MAX:
             findings.append(
                 Finding(
@@ -301,6 +301,17 @@ def _check_fp16(model, types: dict[str, str], ranges: dict[str, float] | None) -
                 )
             )
     return findings
+
+
+def _through_casts(model, ranges: dict[str, float]) -> dict[str, float]:
+    """The measured ranges (of the FP32 graph's tensors) carried through the Casts the FP16 conversion inserted: a
+    Cast to FP16 of a tensor that reaches 1e6 is an FP16 tensor that reaches 1e6 (it becomes Inf)."""
+    carried = dict(ranges)
+    for _ in range(3):  # casts come in short chains (FP32 -> FP16 -> FP32)
+        for node in model.graph.node:
+            if node.op_type == "Cast" and node.input and node.input[0] in carried and node.output[0] not in carried:
+                carried[node.output[0]] = carried[node.input[0]]
+    return carried
 
 
 def lint_model(

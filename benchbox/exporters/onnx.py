@@ -151,12 +151,16 @@ class OnnxFromTorch:
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "model.fp32.onnx"
         tmp = self.out / "model.fp32.onnx.tmp"
-        exporter = export_onnx(resolved.module, resolved.data_config.input_size, tmp, self.opset)
         try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        except Exception as exc:
-            raise UserError(f"The exported ONNX graph fails onnx.checker: {exc}") from exc
-        tmp.replace(path)
+            exporter = export_onnx(resolved.module, resolved.data_config.input_size, tmp, self.opset)
+            try:
+                onnx.checker.check_model(str(tmp), full_check=True)
+            except Exception as exc:
+                raise UserError(f"The exported ONNX graph fails onnx.checker: {exc}") from exc
+            tmp.replace(path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
+                leftover.unlink(missing_ok=True)  # a refused export leaves nothing behind
         parity = torch_onnx_parity(resolved, path, self.parity_images)
         manifest: dict[str, Any] = {
             "schema": SCHEMA_VERSION,

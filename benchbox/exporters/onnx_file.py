@@ -112,9 +112,12 @@ class OnnxFromFile:
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / "model.fp32.onnx"
         tmp = target.with_suffix(".tmp")
-        onnx.save(model, str(tmp))
-        check_runs(tmp, tensor.name, size, verify_batches=bool(changes))
-        tmp.replace(target)
+        try:
+            onnx.save(model, str(tmp))
+            check_runs(tmp, tensor.name, size, verify_batches=bool(changes))
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)  # a refused file leaves nothing behind
         outputs = [o.name for o in model.graph.output]
         manifest = {
             "schema": SCHEMA_VERSION,

@@ -28,6 +28,7 @@ class PrecisionFromOnnx:
         self.parity_files = parity_files
         self.transform = EvalTransform(artifact.data_config)
         self.used_files: list[Path] = []
+        self.skipped_files: list[tuple[Path, str]] = []  # unreadable calibration images, and why
 
     def key(self) -> str:
         raise NotImplementedError
@@ -49,6 +50,15 @@ class PrecisionFromOnnx:
         out_path = self.artifact.directory / f"model.{self.precision}.onnx"
         details = self.build_impl(fp32_path, out_path, self.calibration_crops())
         parity = self.parity(fp32_path, out_path)
+        if not parity.get("finite", True) or not np.isfinite(parity.get("max_abs_diff", 0.0)):
+            out_path.unlink(missing_ok=True)
+            raise UserError(
+                f"The {self.precision} build of {self.artifact.model} gives NaN/Inf logits where FP32 gives finite "
+                f"ones (max |Δlogit| {parity.get('max_abs_diff')}, on {parity.get('n')} {parity.get('source')}): it "
+                "is refused, not recorded.",
+                "Its values overflow the precision's range: see benchbox lint on the FP32 file, or deploy that "
+                "precision only for a model whose activations fit it.",
+            )
         files[self.precision] = {
             "path": out_path.name,
             "sha256": sha256_file(out_path),
@@ -64,7 +74,7 @@ class PrecisionFromOnnx:
         from benchbox.exporters.calibration import calibration_crops
 
         if self.calib_files:
-            crops, self.used_files = calibration_crops(self.calib_files, self.transform)
+            crops, self.used_files, self.skipped_files = calibration_crops(self.calib_files, self.transform)
             return crops
         from benchbox.datasets.synthetic import synthetic_crops
 

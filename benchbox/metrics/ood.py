@@ -1,4 +1,9 @@
-"""Out-of-distribution detection (ImageNet-O): AUPR, AUROC and FPR at 95 % recall, anomalies positive."""
+"""Out-of-distribution detection (ImageNet-O): AUPR, AUROC and FPR at 95 % recall, anomalies positive.
+
+Each takes optional `weights` over the samples (positives first, then negatives): a 1-D vector gives one weighted
+value, a (B, N) matrix B values (a paired bootstrap: how often each sample was drawn). Non-finite scores are the
+caller's to replace by a worst case (evaluation.summaries.anomaly_scores) before they get here.
+"""
 
 from __future__ import annotations
 
@@ -13,54 +18,77 @@ def _binary(scores_pos: np.ndarray, scores_neg: np.ndarray) -> tuple[np.ndarray,
     return scores, labels
 
 
-def _distinct_threshold_counts(scores: np.ndarray, labels: np.ndarray):
+def _descending(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray):
+    """Sorted by descending score: the labels, the weights, and the last index of each run of equal scores."""
     order = np.argsort(scores, kind="mergesort")[::-1]
-    scores, labels = scores[order], labels[order]
-    distinct = np.where(np.diff(scores))[0]
+    scores, labels, weights = scores[order], labels[order], weights[..., order]
+    # distinct thresholds; np.diff(inf, inf) is nan, so runs of equal scores are found by comparison instead
+    distinct = np.flatnonzero(scores[1:] != scores[:-1])
     thresholds = np.r_[distinct, labels.size - 1]
-    tps = np.cumsum(labels)[thresholds]
-    fps = 1 + thresholds - tps
-    return tps, fps, labels
+    return labels, weights, thresholds
 
 
-def aupr(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float:
+def _rows(weights: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
+    if weights is None:
+        return np.ones((1, n)), True
+    w = np.asarray(weights, dtype=np.float64)
+    return (w[None, :], True) if w.ndim == 1 else (w, False)
+
+
+def aupr(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None = None):
     """Average precision (sklearn's definition): sum over thresholds of (R_n - R_{n-1}) * P_n."""
     scores, labels = _binary(scores_pos, scores_neg)
+    w, single = _rows(weights, labels.size)
     if not labels.any() or labels.all():
-        return math.nan
-    tps, fps, _ = _distinct_threshold_counts(scores, labels)
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    recall_steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_steps * precision))
+        return math.nan if single else np.full(len(w), np.nan)
+    labels, w, thresholds = _descending(scores, labels, w)
+    tps = np.cumsum(w * labels, axis=1)[:, thresholds]
+    fps = np.cumsum(w * ~labels, axis=1)[:, thresholds]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tps + fps > 0, tps / (tps + fps), 0.0)
+        recall = tps / tps[:, -1:]
+    steps = np.diff(np.c_[np.zeros(len(w)), recall], axis=1)
+    out = np.sum(steps * precision, axis=1)
+    return float(out[0]) if single else out
 
 
-def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float:
+def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None = None):
     """Area under the ROC curve: P(score_pos > score_neg) + 0.5 P(tie)."""
     scores, labels = _binary(scores_pos, scores_neg)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(scores.size, np.float64)
-    sorted_scores = scores[order]
-    # average ranks over ties
-    starts = np.r_[0, np.where(np.diff(sorted_scores))[0] + 1]
-    ends = np.r_[starts[1:], scores.size]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    w, single = _rows(weights, labels.size)
+    if not labels.any() or labels.all():
+        return math.nan if single else np.full(len(w), np.nan)
+    labels, w, thresholds = _descending(scores, labels, w)
+    pos = np.cumsum(w * labels, axis=1)[:, thresholds]
+    neg = np.cumsum(w * ~labels, axis=1)[:, thresholds]
+    pos_run = np.diff(np.c_[np.zeros(len(w)), pos], axis=1)  # positives of each tie run (highest score first)
+    neg_run = np.diff(np.c_[np.zeros(len(w)), neg], axis=1)
+    neg_below = neg[:, -1:] - neg  # negatives scoring below each run
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sum(pos_run * (neg_below + 0.5 * neg_run), axis=1) / (pos[:, -1] * neg[:, -1])
+    return float(out[0]) if single else out
 
 
-def fpr_at_recall(scores_pos: np.ndarray, scores_neg: np.ndarray, recall_level: float = 0.95) -> float:
+def fpr_at_recall(
+    scores_pos: np.ndarray, scores_neg: np.ndarray, recall_level: float = 0.95, weights: np.ndarray | None = None
+):
     """hendrycks `fpr_and_fdr_at_recall`: FPR at the threshold whose recall is closest to `recall_level`."""
     scores, labels = _binary(scores_pos, scores_neg)
+    w, single = _rows(weights, labels.size)
     if not labels.any() or labels.all():
-        return math.nan
-    tps, fps, sorted_labels = _distinct_threshold_counts(scores, labels)
-    recall = tps / tps[-1]
-    last = tps.searchsorted(tps[-1])
-    recall = np.r_[recall[last::-1], 1]
-    fps = np.r_[fps[last::-1], 0]
-    cutoff = np.argmin(np.abs(recall - recall_level))
-    return float(fps[cutoff] / np.sum(~sorted_labels))
+        return math.nan if single else np.full(len(w), np.nan)
+    labels, w, thresholds = _descending(scores, labels, w)
+    tps_all = np.cumsum(w * labels, axis=1)[:, thresholds]
+    fps_all = np.cumsum(w * ~labels, axis=1)[:, thresholds]
+    out = np.empty(len(w))
+    for row, (tps, fps) in enumerate(zip(tps_all, fps_all)):
+        if tps[-1] <= 0 or fps[-1] <= 0:
+            out[row] = np.nan
+            continue
+        recall = tps / tps[-1]
+        last = tps.searchsorted(tps[-1])
+        recall = np.r_[recall[last::-1], 1]
+        fps = np.r_[fps[last::-1], 0]
+        cutoff = np.argmin(np.abs(recall - recall_level))
+        out[row] = fps[cutoff] / fps_all[row, -1]
+    return float(out[0]) if single else out

@@ -12,14 +12,20 @@ def resolve_callable(spec: str) -> ResolvedModel:
     module_name, attr = spec.split(":", 1)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # ImportError, AttributeError, or the module's own import-time error
-        raise UserError(f"Cannot import {spec}: {exc}", "Use module:callable with an importable module.") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # ImportError, AttributeError, the module's own error, even sys.exit at import
+        raise UserError(
+            f"Cannot import {spec}: {_described(exc)}", "Use module:callable with an importable module."
+        ) from exc
     if not callable(factory):
         raise UserError(f"{spec} is a {type(factory).__name__}, not a callable.", "Point at a function or class.")
     try:
         made = factory()
-    except Exception as exc:
-        raise UserError(f"Calling {spec}() raised {type(exc).__name__}: {exc}", "Fix the factory function.") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: user code that exits is a failed model, never a verdict
+        raise UserError(f"Calling {spec}() raised {_described(exc)}", "Fix the factory function.") from exc
     if isinstance(made, tuple):
         if len(made) != 2:
             raise UserError(f"{spec}() returned a tuple of {len(made)}; expected (module, DataConfig or dict).")
@@ -40,3 +46,9 @@ def resolve_callable(spec: str) -> ResolvedModel:
             "Return the model (or a (model, DataConfig) pair).",
         )
     return ResolvedModel(spec, module, cfg, {"kind": "callable", "callable": spec})
+
+
+def _described(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit (it called exit({exc.code!r}))"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,14 +1,14 @@
-"""Rendering of report data: Markdown and a self-contained HTML page (inline SVG, a self-check script, no
-remote resources)."""
+"""Rendering of report data: Markdown, and a self-contained HTML page from a Jinja2 template with autoescaping
+(inline SVG, a self-check script, no remote resources). Both open with the verdict and the gate table, then the
+cost table, then the detail; both are built from the same (header, rows) tables."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
-from benchbox.reports.tables import column_order
+from benchbox.reports.tables import METRIC_LABELS, column_order, cost_row_label, delta_text
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -19,57 +19,117 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _pval(value: Any) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def _interval(ci) -> str:
+    if not ci or ci[0] is None:
+        return ""
+    return f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
 def _cell_text(cell: dict[str, Any]) -> str:
-    text = _fmt(cell["value"])
-    if cell.get("ci95") and cell["ci95"][0] is not None:
-        text += f" [{_fmt(cell['ci95'][0])}, {_fmt(cell['ci95'][1])}]"
-    delta = cell.get("delta")
-    if delta and delta.value is not None:
-        lo, hi = delta.ci95 or (None, None)
-        text += f"; Δ {delta.value:+.2f} [{_fmt(lo)}, {_fmt(hi)}]"
-        if cell.get("p") and cell["p"].value is not None:
-            text += f", p={cell['p'].value:.3g}"
+    text = _fmt(cell["value"]) + _interval(cell.get("ci95"))
     if cell.get("flags"):
         text += f" ({', '.join(cell['flags'])})"
     return text
 
 
-def _accuracy_rows(data: dict[str, Any], table: str = "accuracy") -> tuple[list[str], list[list[str]]]:
-    columns = data[table]["columns"]
+def _gate_value(gate) -> str:
+    if gate.value is None:
+        return "—"
+    text = f"{gate.value:.4g}" if isinstance(gate.value, float) else str(gate.value)
+    if gate.ci_low is not None and gate.ci_high is not None:
+        text += f" [{gate.ci_low:.3g}, {gate.ci_high:.3g}]"
+    return text
+
+
+def _gate_limit(gate) -> str:
+    return str(
+        gate.limit.get("value") if isinstance(gate.limit, dict) else gate.limit if gate.limit is not None else ""
+    )
+
+
+def _cost_n(entry: dict[str, Any]) -> str:
+    rows = [r for r in entry["cells"].values() if r is not None]
+    return str(rows[-1].n) if rows and rows[-1].n else ""
+
+
+def tables(data: dict[str, Any]) -> dict[str, dict[str, list]]:
+    """Every detail table as {header, rows} of text."""
+    return {
+        "accuracy": _accuracy(data["accuracy"]),
+        "agreement": _compared(data["detail"]["agreement"], "agreement"),
+        "engines": _compared(data["detail"]["engines"], "engines"),
+        "c": _compared(data["detail"]["c"], "c"),
+        "p": _compared(data["detail"]["p"], "p"),
+        "robustness": _robustness(data["robustness"]),
+        "latency": _latency(data["latency"]),
+        "lint": _lint(data["lint"]),
+    }
+
+
+def _accuracy(matrix: dict[str, Any]) -> dict[str, list]:
+    columns = matrix["columns"]
     header = ["set", *[f"{m} {e}/{p}" for m, e, p in columns]]
     rows = []
-    for row in data[table]["rows"]:
+    for row in matrix["rows"]:
         label = row["testset"] + (f" ({row['variant']})" if row["variant"] else "")
         rows.append([label, *[_cell_text(row["cells"][c]) if c in row["cells"] else "" for c in columns]])
-    return header, rows
+    return {"header": header, "rows": rows}
 
 
-def _robustness_rows(data):
-    """Rows: set, metric, variant; columns: engine/precision (the same layout as the accuracy matrix)."""
-    rows_data = data["robustness"]
-    columns = sorted({(r.cell.model, r.cell.engine, r.cell.precision) for r in rows_data}, key=column_order)
+def _compared(rows, kind: str) -> dict[str, list]:
+    """Cost rows of one kind: per model/engine/precision the value [CI], the baseline's, and Δ [CI]."""
+    header = [
+        "model",
+        "engine/precision",
+        "vs",
+        "set",
+        "variant",
+        "metric",
+        "value [95 % CI]",
+        "baseline",
+        "Δ [95 % CI]",
+        "n",
+    ]
+    out = []
+    for r in rows:
+        out.append(
+            [
+                r.model,
+                f"{r.engine}/{r.precision}",
+                r.baseline,
+                r.set or "",
+                r.variant or "",
+                METRIC_LABELS.get(r.metric, r.metric),
+                _fmt(r.value) + _interval(r.value_ci),
+                _fmt(r.baseline_value) + _interval(r.baseline_ci),
+                delta_text(r) if r.metric != "agreement_top1" else "",
+                str(r.n or ""),
+            ]
+        )
+    return {"header": header, "rows": out}
+
+
+def _robustness(records) -> dict[str, list]:
+    """Rows: set, metric, variant; columns: model engine/precision (the layout of the accuracy matrix)."""
+    columns = sorted({(r.cell.model, r.cell.engine, r.cell.precision) for r in records}, key=column_order)
     cells: dict[tuple, dict] = {}
-    for r in rows_data:
+    for r in records:
         cells.setdefault((r.cell.testset, r.metric, r.cell.variant or ""), {})[
             (r.cell.model, r.cell.engine, r.cell.precision)
-        ] = {"value": r.value}
+        ] = r.value
     header = ["set", "metric", "variant", *[f"{m} {e}/{p}" for m, e, p in columns]]
     rows = [
-        [
-            testset,
-            metric,
-            variant,
-            *[
-                _fmt(cells[(testset, metric, variant)][c]["value"]) if c in cells[(testset, metric, variant)] else ""
-                for c in columns
-            ],
-        ]
-        for (testset, metric, variant) in cells
+        [testset, metric, variant, *[_fmt(values[c]) if c in values else "" for c in columns]]
+        for (testset, metric, variant), values in cells.items()
     ]
-    return header, rows
+    return {"header": header, "rows": rows}
 
 
-def _latency_rows(data):
+def _latency(rows) -> dict[str, list]:
     header = [
         "model",
         "engine",
@@ -84,7 +144,7 @@ def _latency_rows(data):
         "images/s",
         "flags",
     ]
-    rows = [
+    out = [
         [
             r["model"],
             r["engine"],
@@ -99,14 +159,14 @@ def _latency_rows(data):
             _fmt(r.get("throughput_ips"), 1),
             ", ".join(r["flags"]),
         ]
-        for r in data["latency"]
+        for r in rows
     ]
-    return header, rows
+    return {"header": header, "rows": out}
 
 
-def _lint_rows(data):
+def _lint(rows) -> dict[str, list]:
     header = ["model", "file", "TensorRT", "errors", "warnings", "rules"]
-    rows = [
+    out = [
         [
             r["model"],
             r["precision"],
@@ -115,37 +175,95 @@ def _lint_rows(data):
             str(r.get("warnings", 0)),
             ", ".join(r["rules"]),
         ]
-        for r in data["lint"]
+        for r in rows
     ]
-    return header, rows
+    return {"header": header, "rows": out}
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
+# -- Markdown ---------------------------------------------------------------------------------------------
+def _md_escape(text: Any) -> str:
+    """A table cell: pipes escaped (a model named `a|b` must not split the row), newlines flattened."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(table: dict[str, list]) -> str:
+    if not table["rows"]:
         return "_none recorded_\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(_md_escape(h) for h in table["header"]) + " |", "|" + "---|" * len(table["header"])]
+    lines += ["| " + " | ".join(_md_escape(cell) for cell in row) + " |" for row in table["rows"]]
     return "\n".join(lines) + "\n"
 
 
+def _md_gates(verdict) -> dict[str, list]:
+    rows = [
+        [
+            g.gate + ("" if g.scope == "[gates]" else f" {g.scope}"),
+            g.subject,
+            _gate_value(g),
+            _gate_limit(g),
+            g.status.upper() if g.status in ("fail",) else str(g.status),
+            g.reason,
+        ]
+        for g in verdict.gates
+    ]
+    return {"header": ["gate", "subject", "value [95 % CI]", "limit", "result", "why"], "rows": rows}
+
+
+def _md_cost(group: dict[str, Any]) -> dict[str, list]:
+    header = ["set", "metric", group["baseline"]]
+    for p in group["precisions"]:
+        header += [p, f"Δ {p} [95 % CI]", "p"]
+    header.append("n")
+    rows = []
+    for entry in group["rows"]:
+        where, metric = cost_row_label(entry)
+        row = [where, metric, _fmt(entry["baseline_value"])]
+        for p in group["precisions"]:
+            cell = entry["cells"].get(p)
+            row += [_fmt(cell.value), delta_text(cell), _pval(cell.p_value)] if cell else ["", "", ""]
+        row.append(_cost_n(entry))
+        rows.append(row)
+    return {"header": header, "rows": rows}
+
+
 def render_markdown(data: dict[str, Any], out_dir: Path) -> str:
+    verdict = data["verdict"]
+    detail = tables(data)
     parts = [
         "# benchbox report\n",
-        "Accuracy-type values are percentages with Wilson 95 % intervals; Δ is the paired difference against "
-        "FP32 on the same engine with its 95 % interval and the exact McNemar p-value.\n",
+        f"## Verdict: **{verdict.verdict.words}**\n",
+        f"{verdict.why}. Policy: {verdict.policy.source}, baseline {verdict.policy.baseline_precision}, decision "
+        f"rule `{verdict.policy.decide}`; exit code of `benchbox check`: {verdict.exit_code}.\n",
+        "## Gates\n",
+        _md_table(_md_gates(verdict)),
+        "## What each precision costs\n",
+        "Each lower precision against the baseline on the same model, engine and device, paired on the same images: "
+        "Δ = value − baseline with its 95 % interval (top-1: Bonett–Price paired interval and exact McNemar p; other "
+        "metrics: paired bootstrap over images, for C by image over every corruption and severity, for P by video). "
+        "`*` marks an interval that excludes 0.\n",
     ]
-    parts += ["## Warnings\n", "\n".join(f"- {w}" for w in data["warnings"]) + "\n" if data["warnings"] else "_none_\n"]
-    parts += ["## Accuracy\n", _md_table(*_accuracy_rows(data))]
-    if data["agreement"]["rows"]:
+    for group in data["cost"]:
+        ident = f" [{group['model_id']}]" if group.get("model_id") else ""
         parts += [
-            "## Agreement on generated images\n",
-            "Generated images have no meaningful labels: these are top-1 "
-            "agreements between engines and precisions, not accuracies.\n",
-            _md_table(*_accuracy_rows(data, "agreement")),
+            f"### {_md_escape(group['model'])}{ident} · {group['engine']} on {group['device']} "
+            f"(vs {group['baseline']})\n",
+            _md_table(_md_cost(group)),
         ]
-    parts += ["## Robustness and calibration\n", _md_table(*_robustness_rows(data))]
-    parts += ["## Latency\n", _md_table(*_latency_rows(data))]
-    parts += ["## TensorRT readiness (benchbox lint)\n", _md_table(*_lint_rows(data))]
+    if not data["cost"]:
+        parts.append("_no lower precision was scored beside its baseline_\n")
+    parts += ["## Warnings\n", "\n".join(f"- {w}" for w in data["warnings"]) + "\n" if data["warnings"] else "_none_\n"]
+    parts += ["## Accuracy\n", _md_table(detail["accuracy"])]
+    for key, title in (
+        ("agreement", "Top-1 agreement with the baseline"),
+        ("engines", "Engines against the first"),
+        ("c", "ImageNet-C: CE per corruption"),
+        ("p", "ImageNet-P: per perturbation"),
+    ):
+        if detail[key]["rows"]:
+            parts += [f"## {title}\n", _md_table(detail[key])]
+    parts += ["## Robustness and calibration\n", _md_table(detail["robustness"])]
+    parts += ["## Latency\n", _md_table(detail["latency"])]
+    parts += ["## TensorRT readiness (benchbox lint)\n", _md_table(detail["lint"])]
     parts += ["## Plots\n"]
     for i, (title, svg) in enumerate(data["plots"].items()):
         name = f"plot{i + 1}.svg"
@@ -160,6 +278,7 @@ def render_markdown(data: dict[str, Any], out_dir: Path) -> str:
     return "\n".join(parts)
 
 
+# -- HTML -------------------------------------------------------------------------------------------------
 SELF_CHECK = """
 window.benchboxErrors = [];
 window.addEventListener('error', function (e) { window.benchboxErrors.push(String(e.message)); });
@@ -173,55 +292,59 @@ window.addEventListener('load', function () {
   document.body.setAttribute('data-plots', String(figures.length));
   document.body.setAttribute('data-plots-drawn', String(drawn));
   document.body.setAttribute('data-errors', String(window.benchboxErrors.length));
+  var verdict = document.querySelector('#verdict .word');
+  document.body.setAttribute('data-verdict', verdict ? verdict.textContent : '');
 });
 """
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 .warn { color: #a04000; }
-figure.plot { display: inline-block; margin: 1em; }
+.small { font-size: 12px; color: #555; }
+.verdict { border: 4px solid; border-radius: 8px; padding: 0.5em 1.5em; margin: 1em 0 2em; }
+.verdict .word { font-size: 32px; font-weight: bold; margin: 0.2em 0; }
+tr.fail td.status { color: #cf222e; font-weight: bold; }
+tr.pass td.status { color: #1a7f37; }
+tr.undecided td.status { color: #9a6700; font-weight: bold; }
+tr.skipped td, tr.info td { color: #666; }
+td.sig { font-weight: bold; }
+figure.plot { display: inline-block; margin: 1em; vertical-align: top; }
 figure.plot svg { max-width: 100%; height: auto; }
 """
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    if not rows:
-        return "<p><em>none recorded</em></p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def render_html(data: dict[str, Any]) -> str:
-    warnings = "".join(f"<li class='warn'>{html.escape(w)}</li>" for w in data["warnings"]) or "<li>none</li>"
-    figures = "".join(
-        f"<figure class='plot'><figcaption>{html.escape(t)}</figcaption>{svg}</figure>"
-        for t, svg in data["plots"].items()
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    environment = html.escape(json.dumps(data["environment"], indent=2)) if data["environment"] else "not recorded"
-    agreement = ""
-    if data["agreement"]["rows"]:
-        agreement = (
-            "<h2>Agreement on generated images</h2><p>Generated images have no meaningful labels: these are top-1 "
-            f"agreements between engines and precisions, not accuracies.</p>"
-            f"{_html_table(*_accuracy_rows(data, 'agreement'))}"
-        )
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>benchbox report</title>"
-        f"<style>{CSS}</style><script>{SELF_CHECK}</script></head><body>"
-        "<h1>benchbox report</h1>"
-        "<p>Accuracy-type values are percentages with Wilson 95 % intervals; Δ is the paired difference against FP32 "
-        "on the same engine (95 % interval, exact McNemar p).</p>"
-        f"<h2>Warnings</h2><ul>{warnings}</ul>"
-        f"<h2>Accuracy</h2>{_html_table(*_accuracy_rows(data))}"
-        f"{agreement}"
-        f"<h2>Robustness and calibration</h2>{_html_table(*_robustness_rows(data))}"
-        f"<h2>Latency</h2>{_html_table(*_latency_rows(data))}"
-        f"<h2>TensorRT readiness (benchbox lint)</h2>{_html_table(*_lint_rows(data))}"
-        f"<h2>Plots</h2>{figures or '<p><em>no plots: nothing to draw yet</em></p>'}"
-        f"<h2>Environment</h2><pre>{environment}</pre>"
-        "</body></html>"
+    env.filters.update(
+        num=_fmt,
+        delta=delta_text,
+        pval=_pval,
+        cost_label=cost_row_label,
+        cost_n=_cost_n,
+        gate_value=_gate_value,
+        gate_limit=_gate_limit,
+    )
+    environment = json.dumps(data["environment"], indent=2) if data["environment"] else "not recorded"
+    return env.get_template("report.html.j2").render(
+        verdict=data["verdict"],
+        gates=data["verdict"].gates,
+        cost=data["cost"],
+        detail=data["detail"],
+        tables=tables(data),
+        warnings=data["warnings"],
+        plots=data["plots"],
+        environment=environment,
+        css=CSS,
+        self_check=SELF_CHECK,
     )

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from benchbox.records import Record
+from benchbox.vocabulary import precision_rank
 
 ACCURACY_METRIC = {
     "val": "top1",
@@ -33,7 +34,6 @@ ROBUSTNESS_METRICS = (
     "top5_dist",
 )
 LATENCY_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_cv", "throughput_ips")
-PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int8-cpu", "int8-trt")
 SET_ORDER = ("val", "real", "v2", "sketch", "a", "r", "o", "c", "p")
 
 
@@ -44,8 +44,7 @@ def column_key(record: Record) -> tuple[str, str, str]:
 
 def column_order(col: tuple[str, str, str]) -> tuple:
     model, engine, precision = col
-    rank = PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else len(PRECISION_ORDER)
-    return (model, engine, rank, precision)
+    return (model, engine, precision_rank(precision), precision)
 
 
 def set_order(name: str | None) -> int:
@@ -56,24 +55,16 @@ def generated(record: Record) -> bool:
     return "generated" in record.flags
 
 
-def _cell(rec: Record, deltas: dict, key: tuple) -> dict[str, Any]:
-    return {
-        "value": rec.value,
-        "ci95": rec.ci95,
-        "n": rec.n,
-        "flags": list(rec.flags),
-        "delta": deltas.get((*key, "top1_delta")),
-        "p": deltas.get((*key, "mcnemar_p")),
-        "agreement": deltas.get((*key, "agreement_top1")),
-    }
+def _cell(rec: Record) -> dict[str, Any]:
+    return {"value": rec.value, "ci95": rec.ci95, "n": rec.n, "flags": list(rec.flags)}
 
 
 def accuracy_matrix(records: list[Record]) -> dict[str, Any]:
-    """Rows: set (and variant); columns: model/engine/precision; cells: value, CI, delta vs FP32, its CI, p.
+    """Rows: set (and variant); columns: model/engine/precision; cells: value and its 95 % interval.
 
-    Sets of generated images are left out: their labels mean nothing (see `agreement_matrix`)."""
+    Sets of generated images are left out: their labels mean nothing (the cost table's agreement rows say how
+    far precisions and engines agree there). Differences live in the cost table."""
     rows: dict[tuple[str, str | None], dict] = defaultdict(dict)
-    deltas = {}
     for r in records:
         testset = r.cell.testset
         if testset is None or generated(r):
@@ -82,32 +73,28 @@ def accuracy_matrix(records: list[Record]) -> dict[str, Any]:
             rows[(testset, r.cell.variant)][column_key(r)] = r
         if r.metric == "clean_top1":
             rows[(testset, "val-200-clean")][column_key(r)] = r
-        if r.metric in ("top1_delta", "mcnemar_p", "agreement_top1") and r.reference == f"{r.cell.engine}/fp32":
-            deltas[(testset, r.cell.variant, *column_key(r), r.metric)] = r
-    return _matrix(rows, deltas)
-
-
-def agreement_matrix(records: list[Record]) -> dict[str, Any]:
-    """On generated images: each cell's top-1 agreement with fp32 on its engine (and engines with the first)."""
-    rows: dict[tuple[str, str | None], dict] = defaultdict(dict)
-    for r in records:
-        if r.metric == "agreement_top1" and generated(r) and r.cell.testset:
-            rows[(r.cell.testset, f"{r.cell.variant or ''} vs {r.reference}".strip())][column_key(r)] = r
-    return _matrix(rows, {})
-
-
-def _matrix(rows, deltas) -> dict[str, Any]:
     columns = sorted({c for row in rows.values() for c in row}, key=column_order)
     table = []
     for (testset, variant), cells in sorted(rows.items(), key=lambda kv: (set_order(kv[0][0]), kv[0][1] or "")):
-        table.append(
-            {
-                "testset": testset,
-                "variant": variant,
-                "cells": {col: _cell(rec, deltas, (testset, variant, *col)) for col, rec in cells.items()},
-            }
-        )
+        table.append({"testset": testset, "variant": variant, "cells": {col: _cell(rec) for col, rec in cells.items()}})
     return {"columns": columns, "rows": table}
+
+
+def detail_tables(cost_rows) -> dict[str, list]:
+    """Per-corruption CE (C), per-perturbation flip probability and top-5 distance (P), and top-1 agreement with
+    the baseline per set: each lower precision's value [95 % CI] and Δ [95 % CI], from the cost table."""
+    tables: dict[str, list] = {"c": [], "p": [], "agreement": [], "engines": []}
+    for row in cost_rows:
+        if row.kind == "engine":
+            if row.headline or (row.metric == "agreement_top1" and row.variant is None):
+                tables["engines"].append(row)
+        elif row.metric == "agreement_top1" and row.variant is None:
+            tables["agreement"].append(row)
+        elif row.set == "c" and row.metric == "ce":
+            tables["c"].append(row)
+        elif row.set == "p" and row.metric in ("flip_prob", "top5_dist"):
+            tables["p"].append(row)
+    return tables
 
 
 def robustness_table(records: list[Record]) -> list[Record]:
@@ -167,11 +154,11 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
     partial: dict[tuple, set[str]] = {}
     for r in records:
         c = r.cell
-        where = f"{c.engine}/{c.precision} " + "/".join(x for x in (c.testset, c.variant) if x)
+        where = f"{c.model} {c.engine}/{c.precision} " + "/".join(x for x in (c.testset, c.variant) if x)
         if "calibration-overlap" in r.flags:
             notes.add(f"calibration overlap: {where.strip()} was scored on images it was calibrated on")
         if "synthesized" in r.flags:
-            notes.add(f"synthesized data: {c.testset} results come from benchbox-synthesized images")
+            notes.add(f"synthesized data: {c.model} {c.testset} results come from benchbox-synthesized images")
         if "synthesized-outdated" in r.flags:
             notes.add(
                 f"outdated synthesis: {c.testset} was synthesized by an older benchbox generator that deviates from "
@@ -181,15 +168,16 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
             notes.add(f"generated images: {c.testset} shows agreement only (labels of generated images mean nothing)")
         if any(f.startswith("only ") for f in r.flags):
             detail = ", ".join(f for f in r.flags if f.startswith("only ") or f == "partial-severities")
-            notes.add(f"partial set: {c.engine}/{c.precision} {c.testset} ({detail})")
+            notes.add(f"partial set: {c.model} {c.engine}/{c.precision} {c.testset} ({detail})")
         elif "partial-severities" in r.flags and c.variant:
-            partial.setdefault((c.engine, c.precision, c.testset), set()).add(c.variant)
+            partial.setdefault((c.model, c.engine, c.precision, c.testset), set()).add(c.variant)
         if "unstable" in r.flags:
             notes.add(f"unstable latency: {where.strip()} batch {r.batch_size} (high coefficient of variation)")
         if r.metric == "unreadable_files" and r.value:
             notes.add(f"unreadable files: {int(r.value)} in {where.strip()}")
-        if r.metric == "nonfinite_outputs" and r.value:
-            notes.add(f"NaN/Inf outputs: {int(r.value)} images in {where.strip()}")
+        if r.metric == "nonfinite_outputs" and r.value and (c.testset not in ("c", "p") or c.variant is None):
+            unit = r.extra.get("unit") or "images"
+            notes.add(f"NaN/Inf outputs: {int(r.value)} of {r.n} {unit} in {where.strip()}")
         if r.metric == "trt_lint_errors" and r.value:
             rules = sorted({f["rule"] for f in r.extra.get("findings", [])})
             notes.add(
@@ -199,12 +187,120 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
         if r.metric in ("failed", "unsupported"):
             label = "unsupported" if r.metric == "unsupported" else "failed cell"
             notes.add(f"{label}: {where.strip()}: {r.error}")
-    for (engine, precision, testset), variants in partial.items():
+    for (model, engine, precision, testset), variants in partial.items():
         notes.add(
-            f"partial set: {engine}/{precision} {testset}: {len(variants)} corruptions lack some of the 5 "
+            f"partial set: {model} {engine}/{precision} {testset}: {len(variants)} corruptions lack some of the 5 "
             f"severities ({', '.join(sorted(variants)[:4])}{', ...' if len(variants) > 4 else ''})"
         )
     for run in runs:
         if run["status"] == "failed" and run["kind"] == "export":
             notes.add(f"failed export: {run.get('model')}: {run.get('error')}")
     return sorted(notes)
+
+
+METRIC_LABELS = {
+    "top1": "top-1 %",
+    "top5": "top-5 %",
+    "real_top1": "ReaL top-1 %",
+    "ece": "ECE %",
+    "nll": "NLL",
+    "aupr": "AUPR %",
+    "auroc": "AUROC %",
+    "fpr95": "FPR95 %",
+    "mce": "mCE %",
+    "relative_mce": "relative mCE %",
+    "mfr": "mFR %",
+    "mt5d": "mT5D %",
+    "ce": "CE %",
+    "flip_prob": "flip prob. %",
+    "top5_dist": "top-5 distance",
+    "clean_top1": "clean top-1 %",
+    "agreement_top1": "agreement %",
+    "latency_p50_ms": "p50 latency ms",
+    "throughput_ips": "throughput img/s",
+    "file_mb": "file MB",
+}
+SET_TITLES = {
+    "val": "val", "real": "ReaL", "v2": "V2", "sketch": "Sketch", "a": "A", "r": "R", "o": "O", "c": "C", "p": "P",
+}  # fmt: skip
+
+
+def _num(value, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.3g}"
+
+
+def delta_text(row) -> str:
+    """'-1.67 [-3.21, -0.12] *' (the mark: the interval excludes 0), or why there is no Δ."""
+    if not row.paired:
+        return "not paired"
+    if row.ratio is not None:
+        return f"×{row.ratio:.2f}"
+    if row.delta is None:
+        return "—"
+    values = [v for v in (row.delta, row.ci_low, row.ci_high) if v is not None]
+    small = all(abs(v) < 0.005 for v in values) and any(v != 0 for v in values)
+    form = "{:+.2g}" if small else "{:+.2f}"  # tiny differences (FP16 rounding) keep their digits
+    text = form.format(row.delta)
+    if row.ci_low is not None and row.ci_high is not None:
+        text += f" [{form.format(row.ci_low)}, {form.format(row.ci_high)}]"
+    if row.significant:
+        text += " *"
+    return text
+
+
+def cost_tables(rows, headline_only: bool = True) -> list[dict[str, Any]]:
+    """The cost table per model x engine x device: one row per (set, variant, metric), the baseline's value, then
+    per lower precision its value and Δ [95 % CI] (* when the interval excludes 0), p-value and n; then
+    latency, throughput and file size against the baseline where benched."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        if row.kind != "precision" or (headline_only and not row.headline and row.set is not None):
+            continue
+        key = (row.model, row.model_id, row.engine if row.set is not None or row.metric != "file_mb" else "export")
+        group = groups.setdefault(
+            key,
+            {
+                "model": row.model,
+                "model_id": row.model_id,
+                "engine": key[2],
+                "device": row.device,
+                "baseline": row.baseline,
+                "precisions": [],
+                "rows": {},
+            },
+        )
+        if row.precision not in group["precisions"]:
+            group["precisions"].append(row.precision)
+        label = (row.set, row.variant, row.metric, row.batch_size)
+        entry = group["rows"].setdefault(
+            label,
+            {
+                "set": row.set,
+                "variant": row.variant,
+                "metric": row.metric,
+                "batch_size": row.batch_size,
+                "baseline_value": row.baseline_value,
+                "baseline_ci": row.baseline_ci,
+                "cells": {},
+            },
+        )
+        entry["cells"][row.precision] = row
+    out = []
+    for group in groups.values():
+        group["precisions"].sort(key=precision_rank)
+        group["rows"] = list(group["rows"].values())
+        out.append(group)
+    return out
+
+
+def cost_row_label(entry: dict[str, Any]) -> tuple[str, str]:
+    """(set, metric) labels of a cost-table row."""
+    where = SET_TITLES.get(entry["set"], entry["set"] or "deployment")
+    if entry["variant"]:
+        where += f" ({entry['variant']})"
+    metric = METRIC_LABELS.get(entry["metric"], entry["metric"])
+    if entry.get("batch_size"):
+        metric += f", batch {entry['batch_size']}"
+    return where, metric

@@ -8,6 +8,8 @@ from benchbox.errors import UserError, unknown_name
 from benchbox.records import base_device
 
 ENGINES = ("torch", "ort", "trt")
+# TensorRT runs on the GPU whatever --device says (its cells are labelled cuda): "cpu" is accepted for it only as
+# the option's default, never recorded.
 DEVICES = {"torch": ("cpu", "cuda"), "ort": ("cpu", "cuda", "tensorrt"), "trt": ("cuda", "cpu")}
 
 

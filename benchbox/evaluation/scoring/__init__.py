@@ -1,10 +1,11 @@
 """One scoring module per test set, called through the catalog (`TestSet.scorer`).
 
-A module provides `variant_records(ctx)` (the records of one variant, as soon as its predictions are complete)
-and may provide `set_records(ctx, variant_records)` (set-level figures from the per-variant ones: mCE, mFR; or,
-for ReaL, from a needed set) and `comparable(summary)` (keys, top-1, correctness per sample, for agreement and
-paired tests). Scorers read compact summaries, never logits, and use the one implementation of each metric in
-benchbox.metrics.
+A module provides `variant_records(ctx)` (the records of one variant, as soon as its predictions are complete),
+may provide `set_records(ctx, variant_records)` (set-level figures from the per-variant ones: mCE, mFR; or, for
+ReaL, from a needed set), and provides `estimates(data, clusters)` (the same metrics as functions of bootstrap
+weights, for paired comparisons: benchbox.evaluation.estimates) and `comparable(summary)` (keys, top-1,
+correctness per sample, for agreement). Scorers read compact summaries, never logits, and use the one
+implementation of each metric in benchbox.metrics.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ScoreContext:
     options: Any = None
     store: Any = None
     problems: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # kept in the run's info (e.g. a P baseline normaliser)
 
     def record(
         self, metric: str, value: Any, n: Any = None, ci95: Any = None, cell: Cell | None = None, **extra: Any

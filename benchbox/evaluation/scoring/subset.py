@@ -1,13 +1,15 @@
 """ImageNet-A and -R: accuracy over the logits of their 200 classes (without the mask A scores ~0 %), with the
-val-200 "clean" baseline beside it (`clean_top1`: val images of those classes, masked the same way)."""
+val-200 "clean" baseline beside it (`clean_top1`: val images of those classes, masked the same way). A
+non-finite output is a miss, and the worst case for calibration (classification.accuracy_records)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from benchbox.datasets.catalog import TESTSETS, subset_indices
+from benchbox.evaluation.estimates import Clusters, Estimate, SetData, Sums, proportion
 from benchbox.evaluation.scoring import ScoreContext
-from benchbox.evaluation.scoring.classification import accuracy_records, unreadable_record
+from benchbox.evaluation.scoring.classification import accuracy_estimates, accuracy_records, unreadable_record
 from benchbox.metrics.classification import accuracy
 from benchbox.records import Record
 
@@ -28,10 +30,7 @@ def variant_records(ctx: ScoreContext) -> list[Record]:
     subset = TESTSETS[ctx.cell.testset].class_subset
     s = ctx.predictions.summary
     s = s[_in_subset(s["label"], subset)]
-    top = s[f"{subset}_top1"].astype(np.int64)[:, None]
-    records = accuracy_records(
-        ctx, top, s["label"].astype(np.int64), s[f"{subset}_conf"], s[f"{subset}_logp"], s["nonfinite"], top5=False
-    )
+    records = accuracy_records(ctx, s, prefix=subset, top5=False)
     records.append(unreadable_record(ctx))
     val = ctx.needed("val")
     if val is not None:
@@ -41,3 +40,19 @@ def variant_records(ctx: ScoreContext) -> list[Record]:
             acc = accuracy(correct)
             records.append(ctx.record("clean_top1", acc["value"], acc["n"], acc["ci95"], reference="val-200-clean"))
     return records
+
+
+def estimates(data: SetData, clusters: Clusters) -> list[Estimate]:
+    subset = TESTSETS[data.cell.testset].class_subset
+    s = data.summary(None)
+    out = accuracy_estimates(None, s[_in_subset(s["label"], subset)], clusters, prefix=subset, top5=False)
+    val = data.needed.get("val")
+    if val is not None:
+        v = val.summary(None)
+        keep = _in_subset(v["label"], subset)
+        if keep.any():
+            _, _, correct = comparable(v, subset)
+            out.append(
+                proportion("clean_top1", "val-200-clean", correct, Sums(clusters, clusters.index(v["gid"][keep])))
+            )
+    return out
