@@ -13,11 +13,16 @@ StepFn = Callable[[str], None]
 
 
 def default_out(model: str) -> Path:
-    return (
-        Path("artifacts") / Path(model).stem
-        if model.endswith(".onnx")
-        else Path("artifacts") / model.replace(":", "_").replace("/", "_")
-    )
+    """Where an export goes by default: artifacts/NAME, or for an ONNX file artifacts/STEM-HASH (named by content:
+    two model.onnx from different folders never share a folder)."""
+    if model.lower().endswith(".onnx"):
+        from benchbox.hashing import sha256_file
+
+        try:
+            return Path("artifacts") / f"{Path(model).stem}-{sha256_file(model)[:8]}"
+        except OSError:
+            return Path("artifacts") / Path(model).stem  # missing: the export says so
+    return Path("artifacts") / model.replace(":", "_").replace("/", "_")
 
 
 def check_export_inputs(model: str, out: Path, export: ExportOptions) -> None:

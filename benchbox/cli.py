@@ -574,6 +574,15 @@ def _click_like(exc: BaseException, name: str) -> bool:
     return any(base.__name__ == name and "click" in base.__module__ for base in type(exc).__mro__)
 
 
+def _plugin_problems() -> None:
+    """Plugins that could not be loaded: one line each, after the command (the other sets and engines worked)."""
+    from benchbox.console import err_console
+    from benchbox.registry import problems
+
+    for line in problems():
+        err_console.print(f"warning: {line}", markup=False)
+
+
 def main() -> None:
     """Console entry point: user mistakes print one message and the fix, never a traceback (exit 2)."""
     from benchbox.console import err_console
@@ -584,7 +593,9 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)
+        _plugin_problems()
     except UserError as exc:
+        _plugin_problems()
         from rich.markup import escape
 
         err_console.print(f"[bold red]error:[/bold red] {escape(exc.message)}")

@@ -1,72 +1,127 @@
-"""`benchbox demo`: the whole pipeline on the bundled EfficientNet-Lite0, CPU only, no downloads."""
+"""`benchbox demo`: the whole pipeline on the bundled EfficientNet-Lite0, CPU only, no downloads.
+
+The demo is a plan (benchbox.plan.run_plan: one pipeline, one place that decides order, resume and failure
+records) built here instead of read from a file: export FP32/FP16/INT8, evaluate with ONNX Runtime on every set
+present and PyTorch eager on val, a short latency bench, the report and the verdict. Without data it makes its
+own images (and a synthesized ImageNet-C of them), which show agreement between engines and precisions, not
+accuracy. With `--data-root`, INT8 is calibrated on a held-out part of that data's val images, which are then not
+scored (the report says so).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from benchbox.console import Steps, console, print_notes, print_records, progress_bars, quiet_libraries
+from benchbox.console import console, progress_bars
 
 DEMO_MODEL = "efficientnet_lite0"
 DEMO_WNIDS = ["n01440764", "n01530575", "n02085620", "n02123045", "n02504458", "n03417042", "n04037443", "n07747607"]
-AGREEMENT_METRICS = ("agreement_top1", "top1_delta", "mcnemar_p", "nonfinite_outputs", "unreadable_files")
-ACCURACY_METRICS = ("top1", "top5", "real_top1", "ece", "aupr", "mce", "relative_mce", "clean_top1", *AGREEMENT_METRICS)
+CALIBRATION_IMAGES = 32
+HEADLINE = ("top1", "top5", "real_top1", "aupr", "mce", "relative_mce", "clean_top1", "nonfinite_outputs")
 
 
-def run_demo(data_root: Path | None, out: Path) -> int:
-    """Export, build FP16/INT8, evaluate with ONNX Runtime and PyTorch, bench, report, check. Returns 0."""
-    from benchbox.bench import run_bench
-    from benchbox.build import build_artifacts
-    from benchbox.datasets.catalog import C_CORRUPTIONS
-    from benchbox.datasets.synthetic import write_image_folder
-    from benchbox.evaluation.evaluator import EvalResult, Evaluator
-    from benchbox.options import BenchOptions, EvalOptions, ExportOptions, parse_options
-    from benchbox.reports.check import check_store, print_verdict
-    from benchbox.reports.report import build_report
-    from benchbox.store import ResultStore
+def held_out_split(val: Path, out: Path, count: int = CALIBRATION_IMAGES) -> tuple[Path, Path, int]:
+    """Symlink a class-balanced, seeded `count` of val's images into out/calib and the rest into out/val, so
+    INT8 is calibrated on images that are never scored. Returns (calib folder, val folder, images scored)."""
+    from benchbox.datasets.readers import read_image_folder
+    from benchbox.exporters.calibration import select_calibration_files
 
-    out.mkdir(parents=True, exist_ok=True)
+    chosen = {os.path.realpath(p) for p in select_calibration_files(val, count)}
+    scored = 0
+    for sample in read_image_folder(val, "val").samples:
+        source = Path(sample.path)
+        wnid = source.parent.name
+        kind = "calib" if os.path.realpath(source) in chosen else "val"
+        target = out / kind / wnid / source.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.resolve())
+        scored += kind == "val"
+    return out / "calib", out / "val", scored
+
+
+def demo_plan(data_root: Path | None, out: Path):
+    """The demo as a Plan: what it evaluates and benches, and where its calibration images come from."""
+    from benchbox.options import BenchOptions, EvalOptions, ExportOptions, ModelOptions, parse_options
+    from benchbox.plan import Plan, check_inputs
+
     generated = out / "generated"
-    if not (generated / "calib").is_dir():
-        write_image_folder(generated / "calib", DEMO_WNIDS, per_class=4, seed=1)
-    real_data = data_root is not None
-    if not real_data:
-        if not (generated / "val").is_dir():
-            write_image_folder(generated / "val", DEMO_WNIDS, per_class=4, seed=2)
-        data_root = generated
-        console.print(
-            "No --data-root: using 32 generated images. They show agreement between engines and "
-            "precisions, [bold]not accuracy[/bold]."
+    where = "the demo"
+    paths: dict[str, Path] = {}
+    if data_root is None:
+        calib, root, sets = generated / "calib", generated, "val,c"
+        note = "benchbox demo: generated images, not ImageNet"
+    else:
+        val = next(
+            (data_root / d for d in ("val", "imagenet/val", "ILSVRC2012_img_val") if (data_root / d).is_dir()), None
         )
-    console.rule(f"1. export {DEMO_MODEL}: FP32 ONNX, FP16, INT8 (TensorRT and CPU flavours)")
-    console.print("INT8 is calibrated on 32 generated images (the demo has no calibration split of real data).")
+        if val is None:
+            from benchbox.errors import UserError
+
+            raise UserError(f"No val/ folder under {data_root}.", "Pass a data root that holds val/<wnid>/<image>.")
+        calib, held_val, scored = held_out_split(val, out / "data")
+        root, sets, paths = data_root, "all", {"val": held_val}
+        note = (
+            f"INT8 calibrated on {CALIBRATION_IMAGES} images held out of {val} (not scored: {scored} val images remain)"
+        )
     export = parse_options(
         ExportOptions,
         {
             "precisions": ["fp32", "fp16", "int8"],
-            "calib_data": generated / "calib",
-            "calib_size": 32,
+            "calib_data": calib,
+            "calib_size": CALIBRATION_IMAGES,
             "calib_method": "minmax",
         },
-        "the demo",
+        where,
     )
-    steps = Steps("  ")
-    with quiet_libraries():
-        note = "benchbox demo: generated images, not ImageNet"
-        artifact = build_artifacts(DEMO_MODEL, out / "artifacts" / DEMO_MODEL, export, calib_note=note, on_step=steps)
-    steps.done()
-    for precision, entry in artifact.manifest["files"].items():
-        parity = entry["parity"]
-        console.print(
-            f"  {precision:9s} max|Δlogit| {parity['max_abs_diff']:.3g}, top-1 agreement "
-            f"{parity['top1_agreement']:.1f}% vs {parity['reference']} ({parity['source']})"
-        )
+    common = {"data_root": root, "batch_size": 16, "paths": paths}
+    evals = (
+        parse_options(
+            EvalOptions, {"engines": ["ort"], "precisions": ["fp32", "fp16", "int8"], "sets": sets, **common}, where
+        ),
+        parse_options(EvalOptions, {"engines": ["torch"], "precisions": ["fp32"], "sets": "val", **common}, where),
+    )
+    bench = parse_options(
+        BenchOptions,
+        {
+            "engines": ["ort"],
+            "precisions": ["fp32", "fp16", "int8"],
+            "batch_sizes": [1, 8],
+            "warmup": 0.5,
+            "duration": 1.0,
+        },
+        where,
+    )
+    plan = Plan(
+        out / "demo plan",
+        out,
+        (parse_options(ModelOptions, {"name": DEMO_MODEL}, where),),
+        export,
+        evals,
+        bench,
+        None,
+        calib_note=note,
+    )
+    if data_root is not None:
+        check_inputs(plan)
+    return plan
 
-    store = ResultStore(out / "store")
-    sets = "all"
-    if not real_data:
-        from benchbox.datasets.synthesize import make_c
 
-        console.rule("2. synthesized ImageNet-C on the generated images (15 corruptions, severities 1, 3, 5)")
+def _generated_data(out: Path) -> None:
+    """32 generated val images, 32 for calibration, and a synthesized ImageNet-C of them (15 corruptions at
+    severities 1, 3, 5)."""
+    from benchbox.datasets.catalog import C_CORRUPTIONS
+    from benchbox.datasets.synthesize import make_c
+    from benchbox.datasets.synthetic import write_image_folder
+
+    generated = out / "generated"
+    if not (generated / "calib").is_dir():
+        write_image_folder(generated / "calib", DEMO_WNIDS, per_class=4, seed=1)
+    if not (generated / "val").is_dir():
+        write_image_folder(generated / "val", DEMO_WNIDS, per_class=4, seed=2)
+    if not (generated / "imagenet-c" / "SYNTHESIZED.json").is_file():
+        console.rule("synthesized ImageNet-C on the generated images (15 corruptions, severities 1, 3, 5)")
         with progress_bars() as update:
             make_c(
                 generated / "val",
@@ -77,79 +132,42 @@ def run_demo(data_root: Path | None, out: Path) -> int:
                 workers=2,
                 on_progress=update,
             )
-        sets = "val,c"
-    console.rule("3. evaluate: ONNX Runtime (fp32, fp16, int8) on every set present; PyTorch eager (fp32) on val")
-    result = EvalResult()
+
+
+def run_demo(data_root: Path | None, out: Path) -> int:
+    """Run the demo plan; prints the headline figures, the cost table and the verdict. Returns 0 (the verdict is
+    shown, not the exit code: `benchbox check` gives that)."""
+    from benchbox.console import print_records
+    from benchbox.plan import run_plan
+
+    out.mkdir(parents=True, exist_ok=True)
+    if data_root is None:
+        console.print(
+            "No --data-root: using 32 generated images. They show agreement between engines and precisions, "
+            "[bold]not accuracy[/bold]."
+        )
+        _generated_data(out)
+    plan = demo_plan(data_root, out)
+    console.rule(f"{DEMO_MODEL}: export FP32/FP16/INT8, evaluate (ONNX Runtime, PyTorch on val), bench, report")
+    console.print(plan.calib_note, markup=False)
     with progress_bars() as update:
-        for engine, engine_sets in (("ort", sets), ("torch", "val")):
-            values = {
-                "engines": [engine],
-                "precisions": ["fp32", "fp16", "int8"],
-                "sets": engine_sets,
-                "data_root": data_root,
-                "batch_size": 16,
-                "store": out / "store",
-            }
-            part = Evaluator(artifact, store, parse_options(EvalOptions, values, "the demo"), update).run()
-            for name in ("records", "problems", "warnings", "failures"):
-                getattr(result, name).extend(getattr(part, name))
-            result.unreadable.update(part.unreadable)
-            if engine == "ort":
-                result.missing_sets = part.missing_sets
-    shown = ACCURACY_METRICS if real_data else (*AGREEMENT_METRICS, "mce", "relative_mce")
-    records = [r for r in result.records if r.metric in shown and (r.cell.testset != "c" or not r.cell.variant)]
-    print_records(records, title=f"{DEMO_MODEL} on {data_root if real_data else 'generated images (agreement only)'}")
+        outcome = run_plan(plan, update, lambda text: console.print(text, markup=False))
+    shown = [
+        r for r in outcome.records if r.metric in HEADLINE and (r.cell.testset not in ("c", "p") or not r.cell.variant)
+    ]
+    if data_root is not None:
+        print_records(shown, title=f"{DEMO_MODEL} on {data_root}")
     expected = ("only measured on CUDA", "no int8 path")
-    print_notes(
-        result.problems,
-        result.warnings,
-        result.unreadable,
-        result.missing_sets,
-        [f for f in result.failures if not any(e in f for e in expected)],
-    )
-    if real_data:
+    for failure in outcome.failures:
+        if not any(e in failure for e in expected):
+            console.print(f"failed: {failure}", markup=False)
+    if data_root is None:
         console.print(
-            "INT8 here was calibrated on generated images, not on ImageNet: expect it to lose accuracy. "
-            "For a fair INT8 figure, export with --calib-data pointing at real images kept out of the test."
+            "(On generated images the accuracy gates are skipped and the agreement gates decide: the verdict "
+            "exercises the gates, it does not judge the model. mCE here is on synthesized corruptions of generated "
+            "images: it shows the pipeline, not the model's robustness.)"
         )
-    else:
-        console.print(
-            "mCE above is on synthesized corruptions of generated images: it shows the pipeline, not the "
-            "model's robustness."
-        )
-
-    console.rule("4. latency: ONNX Runtime, batch 1 and 8, 1 s per cell (synthetic input)")
-    bench_options = parse_options(
-        BenchOptions,
-        {
-            "engines": ["ort"],
-            "precisions": ["fp32", "fp16", "int8"],
-            "batch_sizes": [1, 8],
-            "warmup": 0.5,
-            "duration": 1.0,
-        },
-        "the demo",
-    )
-    with progress_bars() as update:
-        bench = run_bench(artifact, store, bench_options, update)
-    print_records(
-        [r for r in bench.records if r.metric in ("latency_p50_ms", "latency_p99_ms", "throughput_ips")],
-        title="latency (end to end, CPU)",
-        extra_column="batch_size",
-    )
-    for warning in bench.warnings:
-        console.print(warning, markup=False, style="yellow")
-
-    console.rule("5. report and readiness check (default policy)")
-    result = check_store(store.directory, None)
-    paths = build_report(store.directory, out / "report", None, result)
-    print_verdict(result)
-    code = result.exit_code
-    if not real_data:
-        console.print(
-            "(On generated images the accuracy gates are skipped and the agreement gates decide: the "
-            "verdict exercises the gates, it does not judge the model.)"
-        )
-    console.print(f"report: {paths['html']}", markup=False)
-    console.print(f"verdict: {['READY', 'NOT READY', 'CANNOT DECIDE'][code]} (exit code of `benchbox check`: {code})")
+    console.print(f"report: {outcome.report.get('html', '')}", markup=False)
+    words = ["READY", "NOT READY", "CANNOT DECIDE"][outcome.verdict]
+    console.print(f"verdict: {words} (exit code of `benchbox check`: {outcome.verdict})")
     return 0

@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from benchbox.errors import UserError
+from benchbox.vocabulary import EXPORT_PRECISIONS as VOCAB_EXPORT_PRECISIONS
+from benchbox.vocabulary import Device, Precision
 
-ENGINES = ("torch", "ort", "trt")
-DEVICES = ("cpu", "cuda", "tensorrt")
-EXPORT_PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
+DEVICES = Device.values()
+EXPORT_PRECISIONS = tuple(p.value for p in VOCAB_EXPORT_PRECISIONS)
+RUN_PRECISIONS = Precision.values()
 CALIB_METHODS = ("minmax", "entropy", "percentile")
-CUDA_BACKENDS = ("cuda-python", "pycuda")
+
+
+def installed_engines() -> tuple[str, ...]:
+    """The engines registered under `benchbox.engines` (the built-ins and installed plugins)."""
+    from benchbox.runtime import ENGINES
+
+    return tuple(ENGINES)
+
+
+CUDA_BACKENDS = ("polygraphy", "pycuda", "cuda-python")  # cuda-python: the old name of the default
 LATENCY_MODES = ("end-to-end", "compute")
 INTERPOLATIONS = ("nearest", "lanczos", "bilinear", "bicubic", "box", "hamming")
 
@@ -39,7 +50,7 @@ class Opt:
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False  # strictly greater than zero (floats)
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # a callable: known when used
     cli: bool = True
     plan: bool = True
     flag: str | None = None  # CLI flag when it differs from --name-with-dashes
@@ -49,6 +60,10 @@ class Opt:
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
+    @property
+    def allowed(self) -> tuple[str, ...] | None:
+        return self.choices() if callable(self.choices) else self.choices
+
 
 def _common(engines_default: tuple[str, ...] = ("ort",)) -> list[Opt]:
     return [
@@ -56,8 +71,8 @@ def _common(engines_default: tuple[str, ...] = ("ort",)) -> list[Opt]:
             "engines",
             "list",
             list(engines_default),
-            "Engines: torch, ort, trt (comma list).",
-            choices=ENGINES,
+            "Engines: torch, ort, trt, or an installed plugin's (comma list).",
+            choices=installed_engines,
             flag="--engine",
         ),
         Opt(
@@ -71,8 +86,8 @@ def _common(engines_default: tuple[str, ...] = ("ort",)) -> list[Opt]:
         Opt(
             "cuda_backend",
             "choice",
-            "cuda-python",
-            "TensorRT device memory: cuda-python or pycuda.",
+            "polygraphy",
+            "TensorRT compute-mode input memory: polygraphy (polygraphy.cuda) or pycuda.",
             choices=CUDA_BACKENDS,
         ),
         Opt("store", "path", Path("benchbox-results"), "Results store directory.", plan=False),
@@ -139,7 +154,7 @@ def _run_precisions() -> Opt:
         "list",
         ["fp32"],
         "fp32, fp16, int8, int8-cpu, int8-trt (bf16: torch on CUDA).",
-        choices=("fp32", "fp16", "bf16", "int8", "int8-cpu", "int8-trt"),
+        choices=RUN_PRECISIONS,
     )
 
 
@@ -241,8 +256,28 @@ def _default(opt: Opt) -> Any:
     return _copy(opt.default)
 
 
+KIND_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "choice": str,
+    "path": Path,
+    "list": list[str],
+    "ints": list[int],
+    "floats": list[float],
+    "sets": "SetSelection",
+    "paths": dict[str, Path],
+}
+
+
 def _dataclass(name: str, options: list[Opt]):
-    fields = [(o.name, Any, field(default_factory=lambda o=o: _default(o))) for o in options]
+    """A frozen options class whose fields carry their kinds' types (None where the option has no default)."""
+    fields = []
+    for o in options:
+        kind = KIND_TYPES[o.kind]
+        annotation = kind if o.default is not None or o.kind in ("bool", "sets", "paths") else kind | None
+        fields.append((o.name, annotation, field(default_factory=lambda o=o: _default(o))))
     return make_dataclass(name, fields, frozen=True)
 
 
@@ -353,9 +388,9 @@ def convert(opt: Opt, value: Any, where: str, base: Path | None = None, strict: 
     if kind in ("str", "choice"):
         if not isinstance(value, str) or not value.strip():
             raise _fail(opt, value, where, "expected a non-empty string")
-        if kind == "choice" and value not in opt.choices:
+        if kind == "choice" and value not in opt.allowed:
             raise _fail(
-                opt, value, where, f"expected one of {', '.join(opt.choices)}{did_you_mean(value, opt.choices)}"
+                opt, value, where, f"expected one of {', '.join(opt.allowed)}{did_you_mean(value, list(opt.allowed))}"
             )
         return value
     if kind == "path":
@@ -371,9 +406,10 @@ def convert(opt: Opt, value: Any, where: str, base: Path | None = None, strict: 
             for item in items:
                 if not isinstance(item, str) or not item.strip():
                     raise _fail(opt, value, where, "expected strings")
-                if opt.choices and item not in opt.choices:
-                    hint = did_you_mean(item, list(opt.choices))
-                    raise _fail(opt, value, where, f"{item!r} is not one of {', '.join(opt.choices)}{hint}")
+                allowed = opt.allowed
+                if allowed and item not in allowed:
+                    hint = did_you_mean(item, list(allowed))
+                    raise _fail(opt, value, where, f"{item!r} is not one of {', '.join(allowed)}{hint}")
             return list(dict.fromkeys(items))
         numbers = [_number(opt, item, where, kind == "ints", strict and not isinstance(value, str)) for item in items]
         if opt.length is not None and len(numbers) != opt.length:

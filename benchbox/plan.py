@@ -37,16 +37,24 @@ SECTIONS = ("output", "models", "export", "eval", "bench", "check", "ray")
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated plan: every value typed and checked, paths resolved against the plan's folder."""
+    """A validated plan: every value typed and checked. Input paths (data, calibration images, checkpoints,
+    policy) resolve against the plan's folder; the output folder against the current directory, so running a plan
+    from a source tree writes nothing into it."""
 
     path: Path
     out: Path
-    models: tuple[Any, ...]  # ModelOptions
-    export: Any  # ExportOptions
-    eval: Any | None  # EvalOptions, or None without [eval]
-    bench: Any | None  # BenchOptions, or None without [bench]
+    models: tuple[ModelOptions, ...]
+    export: ExportOptions
+    evals: tuple[EvalOptions, ...]  # [eval], or several [[eval]] (e.g. one engine on every set, another on val)
+    bench: BenchOptions | None  # None without [bench]
     policy: Path | None
     ray: dict[str, Any] = field(default_factory=dict)  # the validated [ray] table (see distributed/settings.py)
+    targets_trt: bool = False  # a model of this plan is meant for TensorRT (its lint is judged)
+    calib_note: str | None = None  # said with INT8 calibration (the demo: which images, and that they are held out)
+
+    @property
+    def eval(self) -> EvalOptions | None:
+        return self.evals[0] if self.evals else None
 
 
 @dataclass
@@ -56,6 +64,7 @@ class PlanOutcome:
     verdict: int | None = None
     records: list[Record] = field(default_factory=list)
     result: Any = None  # the VerdictResult
+    warnings: list[str] = field(default_factory=list)
 
 
 def _table(plan: dict[str, Any], name: str, where: str) -> dict[str, Any] | None:
@@ -91,7 +100,7 @@ def load_plan(path: Path) -> Plan:
         Opt("dir", "path", "benchbox-run", "output folder"),
         output.get("dir", "benchbox-run"),
         f"[output] of {where}",
-        base,
+        Path.cwd(),
     )
     models_raw = raw.get("models")
     if not isinstance(models_raw, list) or not models_raw or not all(isinstance(m, dict) for m in models_raw):
@@ -110,21 +119,73 @@ def load_plan(path: Path) -> Plan:
         from benchbox.reports.check import load_policy
 
         load_policy(policy)  # a broken policy fails now, not after an hour of evaluation
-    eval_table, bench_table = _table(raw, "eval", where), _table(raw, "bench", where)
+    bench_table = _table(raw, "bench", where)
+    evals = tuple(
+        parse_options(
+            EvalOptions, table, f"[eval]{f' {i + 1}' if isinstance(raw['eval'], list) else ''} of {where}", base, True
+        )
+        for i, table in enumerate(_tables(raw, "eval", where))
+    )
     ray_table = _table(raw, "ray", where) or {}
     from benchbox.distributed.settings import ray_settings
 
     ray_settings(ray_table, where)  # a mistake in [ray] fails now, even on a local run of the plan
-    return Plan(
+    plan = Plan(
         path=path,
         out=out,
         models=tuple(models),
         export=parse_options(ExportOptions, _table(raw, "export", where) or {}, f"[export] of {where}", base, True),
-        eval=parse_options(EvalOptions, eval_table, f"[eval] of {where}", base, True) if eval_table else None,
+        evals=evals,
         bench=parse_options(BenchOptions, bench_table, f"[bench] of {where}", base, True) if bench_table else None,
         policy=policy,
         ray=ray_table,
     )
+    check_inputs(plan)
+    return plan
+
+
+def _tables(raw: dict[str, Any], name: str, where: str) -> list[dict[str, Any]]:
+    """A section given once ([eval]) or several times ([[eval]])."""
+    value = raw.get(name)
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return value
+    raise UserError(f"[{name}] in {where} must be a table or an array of tables ([[{name}]]).")
+
+
+def check_inputs(plan: Plan) -> None:
+    """Every folder and file the plan reads exists, before any export (a missing data root used to be found after
+    the export, a minute or an hour in)."""
+    where = printable(plan.path)
+    checks: list[tuple[str, Path | None, str]] = [
+        ("[export] calib_data", plan.export.calib_data, "dir"),
+        ("[check] policy", plan.policy, "file"),
+    ]
+    for i, model in enumerate(plan.models):
+        checks.append((f"[[models]] {i + 1} checkpoint", model.checkpoint, "file"))
+        if model.name.lower().endswith(".onnx"):
+            checks.append((f"[[models]] {i + 1} name", Path(model.name), "file"))
+    for options in plan.evals:
+        checks.append(("[eval] data_root", options.data_root, "dir"))
+        checks.append(("[eval] real_labels", options.real_labels, "file"))
+        checks += [(f"[eval] paths.{name}", folder, "any") for name, folder in options.paths.items()]
+    for label, target, kind in checks:
+        if target is None:
+            continue
+        ok = {"dir": Path(target).is_dir, "file": Path(target).is_file, "any": Path(target).exists}[kind]()
+        if not ok:
+            raise UserError(
+                f"{label} of {where} is {printable(target)}, which does not exist"
+                + (
+                    " (relative paths resolve against the plan's folder)."
+                    if not Path(str(target)).is_absolute()
+                    else "."
+                ),
+                "Fix the path in the plan; nothing has been exported or evaluated yet.",
+            )
 
 
 def artifact_dir(plan: Plan, model: Any) -> Path:
@@ -149,6 +210,7 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
             artifact_dir(plan, model),
             plan.export,
             model,
+            calib_note=plan.calib_note,
             on_step=lambda text, m=model.name: echo(f"export {m}: {text}"),
         )
     except KeyboardInterrupt:
@@ -161,15 +223,16 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
         outcome.failures.append(f"export {model.name}: {message}")
         echo(f"export {model.name} failed: {message}")
         return
-    sizes = [*(plan.bench.batch_sizes if plan.bench else []), *([plan.eval.batch_size] if plan.eval else [])]
-    lint_records(artifact, store, None, sizes or None)
-    if plan.eval is not None:
-        for device in executor.settings.devices(plan.eval.device) if executor else [plan.eval.device]:
+    sizes = [*(plan.bench.batch_sizes if plan.bench else []), *(e.batch_size for e in plan.evals)]
+    lint_records(artifact, store, None, sizes or None, target=plan.targets_trt or _targets_trt(plan))
+    for eval_options in plan.evals:
+        for device in executor.settings.devices(eval_options.device) if executor else [eval_options.device]:
             try:
-                options = replace(plan.eval, store=plan.out / "store", device=device)
+                options = replace(eval_options, store=plan.out / "store", device=device)
                 result = Evaluator(artifact, store, options, on_progress, executor).run()
                 outcome.failures += result.failures
                 outcome.records += result.records
+                outcome.warnings += [w for w in result.warnings if w not in outcome.warnings]
             except UserError as exc:
                 outcome.failures.append(f"eval {model.name} ({device}): {exc.message}")
                 echo(f"eval {model.name} ({device}) failed: {exc}")
@@ -185,15 +248,23 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
                 outcome.failures.append(f"bench {model.name} ({device}): {exc.message}")
 
 
-def run_plan(path: Path, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None) -> PlanOutcome:
-    """Carry out a plan, here or on a Ray cluster (`ray`: its address, over the plan's [ray] table); returns
-    failures, the report paths, the check verdict and the eval records."""
+def _targets_trt(plan: Plan) -> bool:
+    """A plan that evaluates or benches with TensorRT, or through ORT's TensorRT provider, or builds engines."""
+    runs = [*plan.evals, *([plan.bench] if plan.bench else [])]
+    return plan.export.trt or any("trt" in o.engines or str(o.device).startswith("tensorrt") for o in runs)
+
+
+def run_plan(
+    plan: Path | Plan, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None
+) -> PlanOutcome:
+    """Carry out a plan (a file, or a Plan built in code: the demo's), here or on a Ray cluster (`ray`: its address,
+    over the plan's [ray] table); returns failures, the report paths, the verdict and the eval records."""
     from benchbox.distributed.settings import ray_settings
     from benchbox.reports.check import check_store, print_verdict
     from benchbox.reports.report import build_report
     from benchbox.store import ResultStore
 
-    plan = load_plan(path)
+    plan = plan if isinstance(plan, Plan) else load_plan(plan)
     executor = None
     settings = ray_settings(plan.ray, printable(plan.path), ray)
     if settings is not None:

@@ -117,8 +117,15 @@ class ResultStore:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
             if not self.read_only:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn, self.directory)
             return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise UserError(
+                    f"The results store {printable(self.directory)} stayed locked by another process for a minute.",
+                    "Wait for the other benchbox command to finish, or pass --store NEW_DIR.",
+                ) from exc
+            raise self._corrupt(exc) from exc
         except sqlite3.DatabaseError as exc:
             raise self._corrupt(exc) from exc
 
@@ -515,6 +522,25 @@ def _close_all() -> None:
     for store in sorted(stores, key=lambda s: not s.read_only):
         with contextlib.suppress(Exception):
             store.close()
+
+
+def _use_wal(conn: sqlite3.Connection, directory: Path, patience: float = 60.0) -> None:
+    """Switch a store to write-ahead logging. The switch takes an exclusive lock without waiting on SQLite's busy
+    handler, so two processes opening a fresh store at once retry it until the other is done (a store already
+    in WAL mode, the usual case, needs no switch)."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _nonempty(path: Path) -> bool:

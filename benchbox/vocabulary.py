@@ -127,6 +127,7 @@ class Layout(Word):
     VAL_LABELS = "val-labels"  # scored from val's predictions (ReaL)
     C = "c"  # <corruption>/<severity>/<wnid>/<image>
     P = "p"  # <perturbation>/<wnid>/<video>.mp4
+    CUSTOM = "custom"  # a plugin's own reader (TestSet.locate)
 
 
 class Verdict(Word):

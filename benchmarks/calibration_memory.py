@@ -57,7 +57,7 @@ def strided_vs_one_pass(artifact_dir: Path, calib: Path, count: int) -> float:
 
     artifact = Artifact.load(artifact_dir)
     transform = EvalTransform(artifact.data_config)
-    crops, _, _ = calibration_crops(select_calibration_files(calib, count), transform)
+    crops = calibration_crops(select_calibration_files(calib, count), transform)[0]
     pre = preprocess_for_quantization(artifact.file_for("fp32"), artifact_dir / "model.fp32.pre-quant.onnx")
     scales = []
     for stride in (16, count):

@@ -7,7 +7,7 @@ Steps, each recorded as ran / skipped (with the reason) / failed (with the error
   torch-cuda       eval of fp32/fp16/bf16 in PyTorch on CUDA over the sample (or generated images), with top-1
                    agreement against fp32 on the CPU, image by image
   bench            `bench --device cuda --mode compute` at batch 1, 32, 128 (torch; ORT-GPU and TensorRT if present)
-  cuda-memory      a cuda-python device-memory round trip (malloc, copy in, copy out, compare)
+  cuda-memory      a polygraphy.cuda device-memory round trip (malloc, copy in, copy out, compare)
   tensorrt         eval with --engine trt at fp32/fp16/int8 (needs tensorrt + polygraphy)
   ort-gpu          eval with ONNX Runtime's CUDA provider (needs onnxruntime-gpu)
 
@@ -245,23 +245,20 @@ def bench(art: Path, work: Path, engines: list[str]) -> dict:
 
 
 def cuda_memory() -> dict:
+    """A device-memory round trip through polygraphy.cuda, what the TensorRT runner allocates with."""
     import numpy as np
+    from polygraphy import cuda
 
-    from benchbox.runtime.cuda_memory import create_cuda_memory
-
-    mem = create_cuda_memory("cuda-python")
-    host = mem.pinned_empty((4, 1024), np.float32)
-    host[:] = np.arange(host.size, dtype=np.float32).reshape(host.shape)
-    back = mem.pinned_empty((4, 1024), np.float32)
-    device = mem.malloc(host.nbytes)
-    stream = mem.stream()
-    mem.htod_async(device, host, stream)
-    mem.dtoh_async(back, device, stream)
-    mem.synchronize(stream)
+    host = np.arange(4 * 1024, dtype=np.float32).reshape(4, 1024)
+    stream = cuda.Stream()
+    device = cuda.DeviceArray(shape=host.shape, dtype=host.dtype)
+    device.copy_from(host, stream=stream)
+    back = np.empty_like(host)
+    device.copy_to(back, stream=stream)
+    stream.synchronize()
     equal = bool(np.array_equal(host, back))
-    mem.free(device)
-    mem.free_pinned(host)
-    mem.free_pinned(back)
+    device.free()
+    stream.free()
     if not equal:
         raise RuntimeError("the bytes that came back differ")
     return {"bytes": int(host.nbytes), "equal": equal}
@@ -333,7 +330,7 @@ def main() -> None:
     if "CUDAExecutionProvider" in found.get("onnxruntime_providers", []):
         engines.append("ort")
     steps.run("bench", ready, lambda: bench(state["art"], work, engines))
-    steps.run("cuda-memory", reasons(no_cuda, have(found, "cuda.bindings")), cuda_memory)
+    steps.run("cuda-memory", reasons(no_cuda, have(found, "polygraphy")), cuda_memory)
     trt_missing = have(found, "tensorrt", "polygraphy", "cuda.bindings")
     steps.run(
         "tensorrt", reasons(ready, trt_missing), lambda: engine_eval(state["art"], state["root"], work, "trt", "cuda")

@@ -147,7 +147,7 @@ def test_strided_minmax_calibration_gives_the_ranges_of_one_pass(tiny_full_artif
 
     transform = EvalTransform(tiny_full_artifact.data_config)
     calib = [Path(f["path"]) for f in tiny_full_artifact.entry("int8")["calibration"]["files"]]
-    crops, _, _ = calibration_crops(calib, transform)
+    crops = calibration_crops(calib, transform)[0]
     pre = preprocess_for_quantization(tiny_full_artifact.file_for("fp32"), tmp_path / "pre.onnx")
     scales = []
     for stride in (1, 8):

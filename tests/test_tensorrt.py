@@ -33,6 +33,19 @@ def fake_trt():
     fake_tensorrt.remove()
 
 
+@pytest.fixture
+def fake_gpu(fake_trt, monkeypatch):
+    """The stand-in TensorRT, a stand-in CUDA runtime under polygraphy.cuda, and a GPU the driver reports."""
+    import fake_cuda
+
+    import benchbox.environment as environment
+
+    fake_cuda.install()
+    monkeypatch.setattr(environment, "gpu_info", lambda: {**GPU, "driver": "580.1", "cuda": "13.0", "count": 1})
+    yield fake_trt
+    fake_cuda.remove()
+
+
 def engine_builder(artifact, precision, version, gpu=GPU):
     return EngineFromOnnx(artifact, precision, gpu=gpu, trt_version=version)
 
@@ -81,7 +94,7 @@ def test_polygraphy_build_path_per_version(version, precision, tiny_full_artifac
     spec = builder.spec()
     plan = builder.build_impl(spec, tmp_path / "timing.cache")
     calls = dict(reversed(fake_tensorrt.calls))
-    assert plan == b"plan-bytes"
+    assert json.loads(plan)["onnx"] == calls["parser.parse_from_file"][0]
     strong = strongly_typed(version)
     assert calls["builder.create_network"] == ((1 << 1,) if strong else (0,))  # STRONGLY_TYPED is bit 1
     parsed = calls["parser.parse_from_file"][0]  # from the path: external data works
@@ -101,6 +114,35 @@ def test_polygraphy_build_path_per_version(version, precision, tiny_full_artifac
     )
     assert calls["config.builder_optimization_level"] == (3,)
     assert (tmp_path / "timing.cache").read_bytes() == b"timing-cache"  # saved for the next build
+
+
+@pytest.mark.parametrize("version", ["10.16.1.11", "11.4.0.106"])
+def test_trt_runner_runs_through_polygraphy(version, tiny_full_artifact, fake_gpu, tmp_path, monkeypatch):
+    """The runner is Polygraphy's TrtRunner over benchbox's engine loader: logits equal ONNX Runtime's on the same
+    file, compute mode keeps its input on the device, and deactivation gives back every buffer and the stream."""
+    import fake_cuda
+    import fake_tensorrt
+
+    from benchbox.runtime import create_runner
+    from benchbox.runtime.timing import synthetic_input
+
+    fake_gpu(version)
+    batch = synthetic_input((5, 3, 160, 160))
+    with create_runner("ort", tiny_full_artifact, "fp32") as ort_runner:
+        expected = ort_runner.infer(batch)
+    runner = create_runner("trt", tiny_full_artifact, "fp32", "cpu", max_batch=16)  # --device left at its default
+    assert runner.device == "cuda"  # TensorRT runs on the GPU whatever --device said
+    with runner:
+        assert np.allclose(runner.infer(batch), expected, atol=1e-5)
+        assert runner.details["runner"] == "polygraphy.backend.trt.TrtRunner" and runner.max_batch == 16
+        step = runner.timed_step(batch, "compute")
+        before = len([c for c in fake_tensorrt.calls if c[0] == "context.execute_async_v3"])
+        step()
+        step()
+        assert len([c for c in fake_tensorrt.calls if c[0] == "context.execute_async_v3"]) == before + 2
+        with pytest.raises(ValueError, match="exceeds the engine profile maximum 16"):
+            runner.infer(synthetic_input((17, 3, 160, 160)))
+    assert fake_cuda.allocations == {} and fake_cuda.streams == set()  # everything given back, stream destroyed
 
 
 def test_the_profile_follows_the_eval_batch_size(tiny_full_artifact, fake_trt):
@@ -125,7 +167,7 @@ def test_parser_errors_are_reported_in_full(tiny_full_artifact, tmp_path, fake_t
 def test_foreign_engine_is_refused_and_rebuilt(tiny_full_artifact, tmp_path, fake_trt):
     fake_trt("11.4.0")
     path, spec = engine_builder(tiny_full_artifact, "fp32", "11.4.0")()
-    assert path.read_bytes() == b"plan-bytes"
+    assert json.loads(path.read_bytes())["onnx"].endswith("model.fp32.onnx")
     again, _ = engine_builder(tiny_full_artifact, "fp32", "11.4.0")()
     assert again == path  # cache hit
     other_gpu = engine_builder(tiny_full_artifact, "fp32", "11.4.0", {"name": "NVIDIA L4", "compute_capability": "8.9"})

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchbox.errors import UserError, unknown_name
+from benchbox.registry import Registry
+from benchbox.vocabulary import Layout
 
 C_CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise",
@@ -35,11 +39,20 @@ V2_VARIANTS = {
 
 @dataclass(frozen=True)
 class TestSet:
-    """One member of the family: where it lives, how it is read, what it needs, how it is scored.
+    """One test set: where it lives, how it is read, its label space, what it needs, how it is scored and shown.
 
-    `layout` picks the reader (benchbox.datasets.readers.LAYOUTS); `scorer` the module under
-    benchbox.evaluation.scoring; `needs` the sets whose predictions its scores read (for the same cell);
-    `summary` the per-sample figures beyond top-5/confidence/label log-prob that its scorer uses.
+    A built-in and a plugin are the same thing: an instance of this class registered under the entry-point group
+    `benchbox.testsets` (docs/plugins.md).
+
+    - `layout` picks the built-in reader (benchbox.vocabulary.Layout); a plugin gives `locate` instead: a function
+      (folder) -> list of VariantSource, each reading a SampleSet of 1000-class labels.
+    - `dirs`: where it is found under a data root (`--path NAME=DIR` always works).
+    - `class_subset`: the label space when it is not the 1000 classes (A/R/O: 200 WNIDs, logits masked to them).
+    - `scorer`: the scoring module (a name under benchbox.evaluation.scoring, or a dotted module path) with
+      `variant_records`, optionally `set_records`, and `estimates`/`comparable` for paired comparisons.
+    - `needs`: sets whose predictions its scores read (for the same cell); `summary`: the per-sample figures beyond
+      top-5/confidence/label log-prob that its scorer reads; `resize`: False when images come at the crop size.
+    - `headline`: the metric that sums the set up (accuracy tables, plots); `report`: the cost table's rows.
     """
 
     name: str
@@ -54,34 +67,166 @@ class TestSet:
     needs: tuple[str, ...] = field(default=())
     summary: tuple[str, ...] = field(default=())
     resize: bool = True  # False: images already come at the crop size (ImageNet-C/P)
+    headline: str = "top1"
+    report: tuple[str, ...] = ("top1", "top5")
+    locate: Callable[..., Any] | None = field(default=None, compare=False)
+    description: str = ""
+    short: str = ""  # the name tables show (e.g. "A" for ImageNet-A); the set's name when empty
+
+    @property
+    def label(self) -> str:
+        return self.short or self.name
 
     __test__ = False  # not a pytest class
 
+    @property
+    def videos(self) -> bool:
+        """Samples are videos scored frame by frame (ImageNet-P)."""
+        return self.layout == Layout.P
+
+    @property
+    def scored_from_needed(self) -> bool:
+        """Scored from another set's predictions alone (ReaL from val's): it has no images of its own."""
+        return self.layout == Layout.VAL_LABELS
+
+    @property
+    def scorer_module(self) -> str:
+        return self.scorer if "." in self.scorer else f"benchbox.evaluation.scoring.{self.scorer}"
+
 
 CLASSIFICATION = ("top1", "top5", "ece", "rms_calib", "nll")
-TESTSETS: dict[str, TestSet] = {
-    t.name: t
-    for t in (
-        TestSet("val", "ImageNet-1k val", ("val", "imagenet/val", "ILSVRC2012_img_val"), 50000, CLASSIFICATION,
-                "images", "classification", ("imagenet", "imagenet-val"), summary=("top1:a", "top1:r", "ood:o")),
-        TestSet("real", "ImageNet ReaL", (), 46837, ("real_top1",), "val-labels", "real", ("imagenet-real",),
-                needs=("val",)),
-        TestSet("v2", "ImageNetV2", tuple(d for ds in V2_VARIANTS.values() for d in ds), 10000, CLASSIFICATION,
-                "v2", "classification", ("imagenetv2", "imagenet-v2")),
-        TestSet("sketch", "ImageNet-Sketch", ("sketch", "imagenet-sketch", "ImageNet-Sketch/sketch"), 50000,
-                CLASSIFICATION, "images", "classification", ("imagenet-sketch",)),
-        TestSet("a", "ImageNet-A", ("imagenet-a",), 7500, ("top1", "clean_top1", "ece", "rms_calib", "nll"),
-                "images", "subset", ("imagenet-a",), class_subset="a", needs=("val",), summary=("masked:a",)),
-        TestSet("r", "ImageNet-R", ("imagenet-r",), 30000, ("top1", "clean_top1", "ece", "rms_calib", "nll"),
-                "images", "subset", ("imagenet-r",), class_subset="r", needs=("val",), summary=("masked:r",)),
-        TestSet("o", "ImageNet-O", ("imagenet-o",), 2000, ("aupr", "auroc", "fpr95", "aupr_sigmoid"), "images",
-                "ood", ("imagenet-o",), class_subset="o", needs=("val",), summary=("ood:o",)),
-        TestSet("c", "ImageNet-C", ("imagenet-c",), 50000 * 95, ("error", "ce", "mce", "relative_mce"), "c",
-                "corruption", ("imagenet-c",), needs=("val",), resize=False),
-        TestSet("p", "ImageNet-P", ("imagenet-p",), None, ("flip_prob", "top5_dist", "mfr", "mt5d"), "p",
-                "perturbation", ("imagenet-p",), resize=False),
-    )
-}  # fmt: skip
+VAL = TestSet(
+    "val",
+    "ImageNet-1k val",
+    ("val", "imagenet/val", "ILSVRC2012_img_val"),
+    50000,
+    CLASSIFICATION,
+    Layout.IMAGES,
+    "classification",
+    ("imagenet", "imagenet-val"),
+    summary=("top1:a", "top1:r", "ood:o"),
+    report=("top1", "top5", "ece", "nll"),
+    short="val",
+)
+REAL = TestSet(
+    "real",
+    "ImageNet ReaL",
+    (),
+    46837,
+    ("real_top1",),
+    Layout.VAL_LABELS,
+    "real",
+    ("imagenet-real",),
+    needs=("val",),
+    headline="real_top1",
+    report=("real_top1",),
+    short="ReaL",
+)
+V2 = TestSet(
+    "v2",
+    "ImageNetV2",
+    tuple(d for ds in V2_VARIANTS.values() for d in ds),
+    10000,
+    CLASSIFICATION,
+    Layout.V2,
+    "classification",
+    ("imagenetv2", "imagenet-v2"),
+    short="V2",
+)
+SKETCH = TestSet(
+    "sketch",
+    "ImageNet-Sketch",
+    ("sketch", "imagenet-sketch", "ImageNet-Sketch/sketch"),
+    50000,
+    CLASSIFICATION,
+    Layout.IMAGES,
+    "classification",
+    ("imagenet-sketch",),
+    short="Sketch",
+)
+A = TestSet(
+    "a",
+    "ImageNet-A",
+    ("imagenet-a",),
+    7500,
+    ("top1", "clean_top1", "ece", "rms_calib", "nll"),
+    Layout.IMAGES,
+    "subset",
+    ("imagenet-a",),
+    class_subset="a",
+    needs=("val",),
+    summary=("masked:a",),
+    report=("top1",),
+    short="A",
+)
+R = TestSet(
+    "r",
+    "ImageNet-R",
+    ("imagenet-r",),
+    30000,
+    ("top1", "clean_top1", "ece", "rms_calib", "nll"),
+    Layout.IMAGES,
+    "subset",
+    ("imagenet-r",),
+    class_subset="r",
+    needs=("val",),
+    summary=("masked:r",),
+    report=("top1",),
+    short="R",
+)
+O_ = TestSet(
+    "o",
+    "ImageNet-O",
+    ("imagenet-o",),
+    2000,
+    ("aupr", "auroc", "fpr95", "aupr_sigmoid"),
+    Layout.IMAGES,
+    "ood",
+    ("imagenet-o",),
+    class_subset="o",
+    needs=("val",),
+    summary=("ood:o",),
+    headline="aupr",
+    report=("aupr", "auroc", "fpr95"),
+    short="O",
+)
+C = TestSet(
+    "c",
+    "ImageNet-C",
+    ("imagenet-c",),
+    50000 * 95,
+    ("error", "ce", "mce", "relative_mce"),
+    Layout.C,
+    "corruption",
+    ("imagenet-c",),
+    needs=("val",),
+    resize=False,
+    headline="mce",
+    report=("mce", "relative_mce"),
+    short="C",
+)
+P = TestSet(
+    "p",
+    "ImageNet-P",
+    ("imagenet-p",),
+    None,
+    ("flip_prob", "top5_dist", "mfr", "mt5d"),
+    Layout.P,
+    "perturbation",
+    ("imagenet-p",),
+    resize=False,
+    headline="mfr",
+    report=("mfr", "mt5d"),
+    short="P",
+)
+BUILTIN_SETS = (VAL, REAL, V2, SKETCH, A, R, O_, C, P)  # the family's order (registry.BUILTIN)
+TESTSETS = Registry("testsets")  # name -> TestSet: the built-ins, then installed plugins
+
+
+def set_rank(name: str | None) -> int:
+    """Display order: the family first, then plugins (in the registry's order)."""
+    names = list(TESTSETS)
+    return names.index(name) if name in names else len(names)
 
 
 def resolve_testset(name: str) -> TestSet:

@@ -358,7 +358,7 @@ def read_p_folder(folder: Path, key: SetKey, root: Path) -> SampleSet:
 
 
 def expected_layout(testset: str) -> str:
-    """The layout a set must have, printed when it is missing or wrong."""
+    """The layout a set must have, printed when it is missing or wrong (a plugin's: its description)."""
     layouts = {
         "val": "DATA_ROOT/val/<wnid>/<image>.JPEG (or flat images + LOC_val_solution.csv)",
         "real": "DATA_ROOT/real.json (else --real-labels FILE, else timm's copy), plus val/",
@@ -370,6 +370,11 @@ def expected_layout(testset: str) -> str:
         "c": "DATA_ROOT/imagenet-c/<corruption>/<1..5>/<wnid>/<image>.JPEG (or: benchbox make-c VAL_DIR OUT)",
         "p": "DATA_ROOT/imagenet-p/<perturbation>/<wnid>/<name>.mp4 (or: benchbox make-p VAL_DIR OUT)",
     }
+    if testset not in layouts:
+        spec = TESTSETS.get(testset)
+        where = f"DATA_ROOT/{spec.dirs[0]}/" if spec is not None and spec.dirs else "a folder"
+        detail = spec.description if spec is not None and spec.description else "see the plugin's documentation"
+        return f"Expected: {where} ({detail}), or --path {testset}=DIR"
     return f"Expected layout: {layouts[testset]}"
 
 

@@ -117,8 +117,8 @@ def set_variants(
     spec: TestSet, located: dict[str, Path | None], data_root: Path | None, overrides: dict[str, Path]
 ) -> list[VariantSource] | None:
     """The variants of a set found on disk (not read yet), or None when the set is absent."""
-    if spec.layout == "val-labels":  # ReaL: scored from val's predictions
-        return [] if located.get("val") is not None else None
+    if spec.scored_from_needed:  # ReaL: scored from val's predictions
+        return [] if all(located.get(n) is not None for n in spec.needs) else None
     if spec.layout == "v2":
         return _v2_variants(spec, located.get("v2"), data_root, overrides.get("v2")) or None
     folder = located.get(spec.name)
@@ -126,6 +126,8 @@ def set_variants(
         return None
     if not Path(folder).is_dir():
         raise UserError(f"{spec.title}: {printable(folder)} is not a folder.", expected_layout(spec.name))
+    if spec.locate is not None:  # a plugin's own layout
+        return spec.locate(Path(folder)) or None
     if spec.layout == "c":
         return _c_variants(spec, folder)
     if spec.layout == "p":

@@ -100,7 +100,7 @@ class RayExecutor:
         self._bench = self.ray.remote(run_bench_unit)
         self._shards: dict[str, list[_Shard]] = {}
         self._artifacts: dict[str, Any] = {}
-        self._evaluator = None
+        self._artifact = self._options_used = self._store = None
         self.units_total = self.units_done = self.images = 0
         self.started: float | None = None
 
@@ -116,24 +116,18 @@ class RayExecutor:
         return {**request, **({"resources": extra} if extra else {}), "max_retries": self.settings.max_retries}
 
     # -- eval ------------------------------------------------------------------------------------
-    def submit(self, evaluator, plan, cells) -> None:
-        """Every unit of every variant the evaluator will visit, minus what the store already holds."""
-        from benchbox.evaluation.planning import limit_samples
+    def submit(self, work: list, artifact, options, store) -> None:
+        """Every unit of every variant an eval will visit, minus what the store already holds.
 
-        self._evaluator = evaluator
+        `work`: (TestSet, SampleSet, [CellJob]) per variant, as benchbox.evaluation.evaluator.planned_work makes it;
+        the executor needs the jobs' keys and cells, the artifact to ship and the options the units run with."""
+        self._artifact, self._options_used, self._store = artifact, options, store
         self.started = self.started or time.monotonic()
-        for spec, variants in plan:
-            for source in variants:
-                try:
-                    samples = limit_samples(source.read(), evaluator.options.limit)
-                except UserError:
-                    continue  # the evaluator reports it when it reaches the variant
-                if samples.samples:
-                    self._submit_variant(spec, samples, evaluator.variant_jobs(spec, samples, cells))
+        for spec, samples, jobs in work:
+            self._submit_variant(spec, samples, jobs)
 
     def _submit_variant(self, spec, samples, jobs) -> None:
-        evaluator = self._evaluator
-        options, store = evaluator.options, evaluator.store
+        options, store = self._options_used, self._store
         size = math.ceil(self.settings.shard_size / options.batch_size) * options.batch_size
         total = len(samples.samples)
         samples_ref = None
@@ -157,10 +151,10 @@ class RayExecutor:
                 "groups": list(job.groups),
                 "keep_logits": job.keep_logits,
                 "resize": spec.resize,
-                "videos": spec.layout == "p",
+                "videos": spec.videos,
             }
             remote = self._unit.options(**self._options(job.cell.device))
-            artifact = self._artifact_ref(evaluator.artifact)
+            artifact = self._artifact_ref(self._artifact)
             shards = []
             for start in range(position, total, size):
                 stop = min(start + size, total)
@@ -198,7 +192,7 @@ class RayExecutor:
                 if progress:
                     progress(shard.stop, total)
             if job.error is None:
-                assemble(store, job, spec.layout == "p")
+                assemble(store, job, spec.videos)
                 job.info["ray"] = {"workers": list(workers.values()), "unit_seconds": round(seconds, 3)}
 
     def _result(self, shard: _Shard) -> dict[str, Any]:

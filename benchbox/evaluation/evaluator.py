@@ -25,7 +25,7 @@ from benchbox.datasets.readers import SampleSet, VariantSource
 from benchbox.datasets.transforms import EvalTransform
 from benchbox.errors import UnsupportedPrecision, UserError, printable
 from benchbox.evaluation import predict, summaries
-from benchbox.evaluation.flags import calibration_hashes, calibration_overlap, flag, overlap_warning
+from benchbox.evaluation.flags import calibration_ids, calibration_overlap, flag, overlap_warning
 from benchbox.evaluation.planning import (
     check_scoring_inputs,
     identity_digest,
@@ -94,7 +94,8 @@ class Evaluator:
         self.result = EvalResult()
         # (engine, precision, set) -> (samples, predictions, identity digest) of sets another set reads
         self._needed: dict[tuple[str, str, str], tuple[SampleSet, predict.CellPredictions, str]] = {}
-        self._overlap_hashes: dict[str, set[str]] = {}
+        self._overlap_ids: dict[str, set[int]] = {}
+        self._caches: list = []  # preprocessed-image caches used, trimmed once at the end
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> EvalResult:
@@ -112,9 +113,9 @@ class Evaluator:
         check_scoring_inputs(plan, options, self.store)
         cells = self._create_cells(plan)
         self._record_artifact()
-        self._overlap_hashes = calibration_hashes(self.artifact, options.engines, options.precisions, options.device)
+        self._overlap_ids = calibration_ids(self.artifact, options.engines, options.precisions, options.device)
         if self.executor is not None:
-            self.executor.submit(self, plan, cells)
+            self.executor.submit(self.planned_work(plan, cells), self.artifact, options, self.store)
         from benchbox.datasets.loader import DecoderWarnings
 
         try:
@@ -125,6 +126,8 @@ class Evaluator:
             for cell_runner in cells:
                 cell_runner.runner.deactivate()
         self.result.problems += decoder.summary()
+        if self._caches:
+            self._caches[-1].trim()  # once per eval (it walks the whole cache), not once per variant
         return self.result
 
     def _cell(self, engine: str, precision: str, device: str | None = None) -> Cell:
@@ -189,6 +192,9 @@ class Evaluator:
                 for metric in ("max_abs_diff", "top1_agreement")
                 if metric in parity
             ]
+            note = (entry.get("calibration") or {}).get("note")
+            if note:
+                records.append(Record(cell, "calibration_note", None, error=None, extra={"note": note, **marks}))
             if not records and precision == "fp32":  # a user's ONNX file: no PyTorch model to compare with
                 records = [
                     Record(cell, "parity_status", None, error="not applicable: the source is an ONNX file", extra=marks)
@@ -258,6 +264,19 @@ class Evaluator:
             }
         )
 
+    def planned_work(self, plan, cells: list[_CellRunner]) -> list[tuple[TestSet, SampleSet, list[predict.CellJob]]]:
+        """(set, samples, jobs) of every variant this eval will visit, read now (what a cluster run submits)."""
+        work = []
+        for spec, variants in plan:
+            for source in variants:
+                try:
+                    samples = limit_samples(source.read(), self.options.limit)
+                except UserError:
+                    continue  # reported when the eval reaches the variant
+                if samples.samples:
+                    work.append((spec, samples, self.variant_jobs(spec, samples, cells)))
+        return work
+
     def variant_jobs(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
         """One job per cell for a variant, keyed by everything that decides its predictions."""
         transform = EvalTransform(self.artifact.data_config, resize=spec.resize)
@@ -286,7 +305,7 @@ class Evaluator:
             progress = lambda done, total: self.on_progress(label, done, total)  # noqa: E731
         if self.executor is not None:
             self.executor.collect(self.store, runnable, samples, progress)
-        elif spec.layout == "p":
+        elif spec.videos:
             predict.predict_videos(
                 self.store,
                 runnable,
@@ -313,7 +332,7 @@ class Evaluator:
             if cache is not None:
                 self.result.cache["hits"] = self.result.cache.get("hits", 0) + cache.hits
                 self.result.cache["misses"] = self.result.cache.get("misses", 0) + cache.misses
-                cache.trim()
+                self._caches.append(cache)
         for job, cell_runner in zip(jobs, cells):
             if job.error is not None and not cell_runner.broken:
                 cell_runner.broken = f"{type(job.error).__name__}: {job.error}"
@@ -329,7 +348,8 @@ class Evaluator:
         return open_cache(o.cache_dir, o.no_cache, o.cache_size_gb, transform.cache_key())
 
     def _score_variant(self, spec, scorer, samples, jobs, per_cell, keys) -> None:
-        overlap = calibration_overlap(samples, self._overlap_hashes)
+        done = next((job.result.summary for job in jobs if job.error is None and job.result is not None), None)
+        overlap = calibration_overlap(samples, self._overlap_ids, done)
         for precision, count in overlap.items():
             warning = overlap_warning(precision, count, samples)
             if warning not in self.result.warnings:
@@ -346,6 +366,7 @@ class Evaluator:
                 "samples": len(samples.samples),
                 "unreadable": len(job.result.unreadable),
                 "artifact": self._artifact_file(job.cell),
+                "flags": list(samples.data_flags),
                 **job.info,
             }
             self.store.finish_run(run_id, records, info)
@@ -395,7 +416,7 @@ class Evaluator:
             cell = cell_runner.cell.at(SetKey(spec.name))
             variant_records = per_cell[cell_runner.cell]
             needed = [self._needed.get((cell.engine, cell.precision, n)) for n in spec.needs]
-            if not variant_records and spec.layout != "val-labels":
+            if not variant_records and not spec.scored_from_needed:
                 continue
             # what the set-level figures were computed on: the images of every variant and of the needed sets
             # (their identities, never a cell key: two precisions on the same trees get the same digest)

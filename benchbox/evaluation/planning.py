@@ -14,6 +14,7 @@ from benchbox.datasets.catalog import TESTSETS, TestSet, with_needs
 from benchbox.datasets.readers import SampleSet, VariantSource, expected_layout
 from benchbox.datasets.variants import locate, set_variants
 from benchbox.errors import UserError, printable
+from benchbox.vocabulary import Layout
 
 
 def plan_sets(
@@ -51,7 +52,8 @@ def plan_sets(
             from benchbox.datasets.variants import c_layout_problems
 
             problems += [f"c: {p}" for p in c_layout_problems(located["c"]) if f"c: {p}" not in problems]
-        if spec.layout in ("images", "v2"):  # few variants: read now, so a wrong layout aborts before work
+        if spec.layout in (Layout.IMAGES, Layout.V2, Layout.CUSTOM):  # few variants: read now (a wrong layout
+            # aborts before any work)
             variants = [v for v in (_read_now(spec, v, required) for v in variants) if v is not None]
             if not variants:
                 absent(name)

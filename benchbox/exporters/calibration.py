@@ -51,11 +51,12 @@ def select_calibration_files(folder: Path, count: int, seed: int = 0) -> list[Pa
     return chosen
 
 
-def calibration_crops(files: list[Path], transform) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
-    """uint8 crops of the readable calibration images, which files they are, and the unreadable ones (why)."""
+def calibration_crops(files: list[Path], transform):
+    """(uint8 crops of the readable calibration images, which files they are, the unreadable ones with why, the
+    used ones' content ids)."""
     from benchbox.datasets.loader import prepare
 
-    crops, used, skipped = [], [], []
+    crops, used, skipped, ids = [], [], [], []
     for path in files:
         prepared = prepare(str(path), transform)
         if isinstance(prepared, str):
@@ -63,12 +64,13 @@ def calibration_crops(files: list[Path], transform) -> tuple[np.ndarray, list[Pa
             continue
         crops.append(prepared[0])
         used.append(path)
+        ids.append(prepared[1])
     if not crops:
         examples = "; ".join(f"{printable(p)}: {why}" for p, why in skipped[:3])
         raise UserError(
             f"None of the {len(files)} calibration images could be read ({examples}).", "Check --calib-data."
         )
-    return np.stack(crops), used, skipped
+    return np.stack(crops), used, skipped, ids
 
 
 class CropReader:

@@ -365,24 +365,31 @@ def finding_json(finding: Finding) -> dict[str, str]:
     return asdict(finding)
 
 
-def lint_records(artifact, store, trt: str | None = None, batch_sizes: list[int] | None = None) -> list:
-    """Lint every TensorRT-bound file of an artifact and store `trt_lint_errors` / `trt_lint_warnings` records."""
+def lint_records(
+    artifact, store, trt: str | None = None, batch_sizes: list[int] | None = None, target: bool = False
+) -> list:
+    """Lint every TensorRT-bound file of an artifact and store `trt_lint_errors` / `trt_lint_warnings` records.
+
+    `target`: the deployment is meant for TensorRT (a plan naming trt): the readiness check then judges the lint
+    even before a TensorRT cell exists; otherwise it is information until one does."""
     from benchbox.artifact import content_key
-    from benchbox.records import Cell, Record
+    from benchbox.records import Record
 
     version, _ = trt_line(trt)
     records = []
     for precision, findings in lint_artifact(artifact, version, batch_sizes).items():
-        cell = Cell(artifact.model, "trt", "cuda", precision)
+        cell = artifact.cell("trt", "cuda", precision)
         listing = [finding_json(f) for f in findings]
         errors = [f for f in listing if f["severity"] == "error"]
         warnings = [f for f in listing if f["severity"] == "warning"]
-        extra = {"trt": version, "file": artifact.entry(precision)["path"]}
+        extra = {"trt": version, "file": artifact.entry(precision)["path"], **({"targets_trt": True} if target else {})}
         mine = [
             Record(cell, "trt_lint_errors", float(len(errors)), None, extra={**extra, "findings": errors}),
             Record(cell, "trt_lint_warnings", float(len(warnings)), None, extra={**extra, "findings": warnings}),
         ]
-        key = content_key({"lint": artifact.entry(precision)["sha256"], "trt": version, "batch": batch_sizes or []})
+        key = content_key(
+            {"lint": artifact.entry(precision)["sha256"], "trt": version, "batch": batch_sizes or [], "target": target}
+        )
         run_id = store.start_run(key, "lint", cell, reference=f"tensorrt-{version}")
         store.finish_run(run_id, mine)
         records += mine

@@ -29,6 +29,7 @@ class PrecisionFromOnnx:
         self.transform = EvalTransform(artifact.data_config)
         self.used_files: list[Path] = []
         self.skipped_files: list[tuple[Path, str]] = []  # unreadable calibration images, and why
+        self.used_ids: list[int] = []  # content ids of the used ones
 
     def key(self) -> str:
         raise NotImplementedError
@@ -74,7 +75,9 @@ class PrecisionFromOnnx:
         from benchbox.exporters.calibration import calibration_crops
 
         if self.calib_files:
-            crops, self.used_files, self.skipped_files = calibration_crops(self.calib_files, self.transform)
+            crops, self.used_files, self.skipped_files, self.used_ids = calibration_crops(
+                self.calib_files, self.transform
+            )
             return crops
         from benchbox.datasets.synthetic import synthetic_crops
 

@@ -36,18 +36,20 @@ from benchbox.metrics.stats import (
 from benchbox.records import Cell
 from benchbox.vocabulary import precision_rank
 
-HEADLINE = {  # the cost table's rows per set, in this order (other estimates go to the detail tables)
-    "val": ("top1", "top5", "ece", "nll"),
-    "real": ("real_top1",),
-    "v2": ("top1", "top5"),
-    "sketch": ("top1", "top5"),
-    "a": ("top1",),
-    "r": ("top1",),
-    "o": ("aupr", "auroc", "fpr95"),
-    "c": ("mce", "relative_mce"),
-    "p": ("mfr", "mt5d"),
-}
-SET_ORDER = tuple(HEADLINE)
+
+def _report_rows(testset: str | None) -> tuple[str, ...]:
+    """The cost table's rows of a set, in order (TestSet.report); other estimates go to the detail tables."""
+    from benchbox.datasets.catalog import TESTSETS
+
+    return TESTSETS[testset].report if testset in TESTSETS else ()
+
+
+def _set_rank(testset: str | None) -> int:
+    from benchbox.datasets.catalog import set_rank
+
+    return set_rank(testset)
+
+
 COLUMNS = (
     "set", "variant", "metric", "engine", "model", "precision", "baseline", "value", "delta", "ci_low", "ci_high",
     "p_value", "n",
@@ -83,6 +85,7 @@ class CostRow:
     reason: str = ""  # why it is not paired, or a note
     ratio: float | None = None  # latency, throughput, file size: value / baseline_value
     kind: str = "precision"  # precision (lower precision vs baseline) or engine (later engine vs first)
+    generated: bool = False  # scored on generated images: only agreement means something
     batch_size: int | None = None
     set_size: int | None = None
 
@@ -318,7 +321,7 @@ class Comparison:
         rows: list[CostRow] = []
         groups: dict[tuple, dict[str, tuple]] = {}
         keys = list(current.cells)
-        keys += [k for k in current.set_runs if k[5] in TESTSETS and TESTSETS[k[5]].layout == "val-labels"]
+        keys += [k for k in current.set_runs if k[5] in TESTSETS and TESTSETS[k[5]].scored_from_needed]
         for key in keys:
             model, model_id, engine, device, precision, testset = key
             if testset not in TESTSETS:
@@ -410,10 +413,13 @@ class Comparison:
         ]
         agreement = [self._agreement(spec, scorer, base_data, self._set_data(o, base), clusters) for o in paired]
         resampled = self._resample(clusters, base_estimates, other_estimates, [a[0] if a else None for a in agreement])
+        generated = _generated(base)
         for other, estimates, agree, draws in zip(paired, other_estimates, agreement, resampled):
             for key, estimate in estimates.items():
                 if key in base_estimates:
-                    rows.append(self._row(spec, base, other, base_estimates[key], estimate, draws, kind))
+                    row = self._row(spec, base, other, base_estimates[key], estimate, draws, kind)
+                    row.generated = generated
+                    rows.append(row)
             for estimate in agree:
                 rows.append(
                     self._agreement_row(spec, base, other, estimate, draws if estimate.variant is None else {}, kind)
@@ -486,7 +492,7 @@ class Comparison:
         }
 
     def _row(self, spec, base: _Side, other: _Side, b: Estimate, o: Estimate, draws: dict, kind: str) -> CostRow:
-        headline = b.metric in HEADLINE.get(spec.name, ()) and b.variant in (None, *_headline_variants(spec, b))
+        headline = b.metric in spec.report and b.variant in (None, *_headline_variants(spec, b))
         bv, ov = _number(b.value()), _number(o.value())
         row = CostRow(
             spec.name,
@@ -544,7 +550,7 @@ class Comparison:
 
     def _unpaired(self, spec, base: _Side, other: _Side, problem: str, kind: str) -> list[CostRow]:
         """Rows that say why there is no Δ: the gates over them cannot decide."""
-        metrics = HEADLINE.get(spec.name, ())[:1] or ("top1",)
+        metrics = spec.report[:1] or (spec.headline,)
         return [
             CostRow(
                 spec.name,
@@ -561,9 +567,15 @@ class Comparison:
         ]
 
 
+def _generated(side: _Side) -> bool:
+    """Whether a set was scored on generated images (eval records the data's flags in each cell's run info)."""
+    runs = [*side.runs.values(), *(r for runs in side.needed.values() for r in runs.values())]
+    return any("generated" in ((run.get("info") or {}).get("flags") or ()) for run in runs)
+
+
 def _group_order(item) -> tuple:
     (model, model_id, device, testset), _ = item
-    return (model, model_id or "", device, SET_ORDER.index(testset) if testset in SET_ORDER else 99)
+    return (model, model_id or "", device, _set_rank(testset))
 
 
 def _headline_variants(spec, estimate: Estimate) -> tuple:
@@ -691,7 +703,7 @@ def sort_key(row: CostRow) -> tuple:
         row.model_id or "",
         row.engine,
         row.device,
-        SET_ORDER.index(row.set) if row.set in SET_ORDER else 99,
+        _set_rank(row.set),
         row.variant or "",
         _metric_rank(row),
         precision_rank(row.precision),
@@ -700,7 +712,7 @@ def sort_key(row: CostRow) -> tuple:
 
 
 def _metric_rank(row: CostRow) -> int:
-    order = HEADLINE.get(row.set or "", ())
+    order = _report_rows(row.set)
     return order.index(row.metric) if row.metric in order else len(order)
 
 

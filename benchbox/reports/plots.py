@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from benchbox.records import Record
-from benchbox.reports.tables import METRIC_LABELS, SET_TITLES, column_key
+from benchbox.reports.tables import METRIC_LABELS, column_key, set_title
 from benchbox.vocabulary import precision_colour, precision_rank
 
 FOREST_GATES = {  # metric -> (gate, direction): where the policy's limit line goes on the Δ axis
@@ -64,7 +64,8 @@ def forest_plots(cost_rows, policy) -> list[tuple[str, str]]:
     """(title, svg) per model x engine x set: each headline metric's Δ [95 % CI] per lower precision."""
     groups: dict[tuple, list] = {}
     for row in cost_rows:
-        if row.kind == "precision" and row.headline and row.set and row.paired and row.delta is not None:
+        usable = row.paired and row.delta is not None and not row.generated
+        if row.kind == "precision" and row.headline and row.set and usable:
             groups.setdefault((row.model, row.engine, row.device, row.set), []).append(row)
     out = []
     for (model, engine, device, testset), rows in groups.items():
@@ -103,7 +104,7 @@ def forest_plots(cost_rows, policy) -> list[tuple[str, str]]:
             unit = "points" if METRIC_LABELS.get(metric, "").endswith("%") else ""
             ax.set_xlabel(f"Δ {METRIC_LABELS.get(metric, metric)} vs {rows[0].baseline} ({unit or 'units'}, 95 % CI)")
             ax.grid(alpha=0.3, axis="x")
-        title = f"{SET_TITLES.get(testset, testset)}: what each precision costs ({model}, {engine} on {device})"
+        title = f"{set_title(testset)}: what each precision costs ({model}, {engine} on {device})"
         axes[0].set_title(title, fontsize=9)
         out.append((title, _svg(fig)))
     return out

@@ -9,15 +9,6 @@ from typing import Any
 from benchbox.records import Record
 from benchbox.vocabulary import precision_rank
 
-ACCURACY_METRIC = {
-    "val": "top1",
-    "v2": "top1",
-    "sketch": "top1",
-    "a": "top1",
-    "r": "top1",
-    "real": "real_top1",
-    "o": "aupr",
-}
 ROBUSTNESS_METRICS = (
     "mce",
     "relative_mce",
@@ -34,7 +25,6 @@ ROBUSTNESS_METRICS = (
     "top5_dist",
 )
 LATENCY_METRICS = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_cv", "throughput_ips")
-SET_ORDER = ("val", "real", "v2", "sketch", "a", "r", "o", "c", "p")
 
 
 def column_key(record: Record) -> tuple[str, str, str]:
@@ -48,7 +38,17 @@ def column_order(col: tuple[str, str, str]) -> tuple:
 
 
 def set_order(name: str | None) -> int:
-    return SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER)
+    from benchbox.datasets.catalog import set_rank
+
+    return set_rank(name)
+
+
+def headline_metric(testset: str) -> str | None:
+    """The metric that sums a set up in the accuracy table (its spec's headline; C and P are robustness)."""
+    from benchbox.datasets.catalog import TESTSETS
+
+    spec = TESTSETS.get(testset)
+    return None if spec is None or spec.layout in ("c", "p") else spec.headline
 
 
 def generated(record: Record) -> bool:
@@ -69,7 +69,7 @@ def accuracy_matrix(records: list[Record]) -> dict[str, Any]:
         testset = r.cell.testset
         if testset is None or generated(r):
             continue
-        if r.metric == ACCURACY_METRIC.get(testset) and (testset != "c" and testset != "p"):
+        if r.metric == headline_metric(testset):
             rows[(testset, r.cell.variant)][column_key(r)] = r
         if r.metric == "clean_top1":
             rows[(testset, "val-200-clean")][column_key(r)] = r
@@ -184,6 +184,8 @@ def warnings_list(records: list[Record], runs: list[dict[str, Any]]) -> list[str
                 f"TensorRT lint: {int(r.value)} error(s) in {c.model} {c.precision} ({', '.join(rules)}): "
                 "run benchbox lint for the nodes"
             )
+        if r.metric == "calibration_note" and r.extra.get("note"):
+            notes.add(f"calibration: {c.model} {c.precision}: {r.extra['note']}")
         if r.metric in ("failed", "unsupported"):
             label = "unsupported" if r.metric == "unsupported" else "failed cell"
             notes.add(f"{label}: {where.strip()}: {r.error}")
@@ -220,9 +222,13 @@ METRIC_LABELS = {
     "throughput_ips": "throughput img/s",
     "file_mb": "file MB",
 }
-SET_TITLES = {
-    "val": "val", "real": "ReaL", "v2": "V2", "sketch": "Sketch", "a": "A", "r": "R", "o": "O", "c": "C", "p": "P",
-}  # fmt: skip
+
+
+def set_title(testset: str | None) -> str:
+    """How tables name a set (its spec's short label)."""
+    from benchbox.datasets.catalog import TESTSETS
+
+    return TESTSETS[testset].label if testset in TESTSETS else (testset or "deployment")
 
 
 def _num(value, digits: int = 2) -> str:
@@ -258,6 +264,8 @@ def cost_tables(rows, headline_only: bool = True) -> list[dict[str, Any]]:
     for row in rows:
         if row.kind != "precision" or (headline_only and not row.headline and row.set is not None):
             continue
+        if row.generated and row.metric != "agreement_top1":
+            continue  # generated images: their labels mean nothing (the agreement table has them)
         key = (row.model, row.model_id, row.engine if row.set is not None or row.metric != "file_mb" else "export")
         group = groups.setdefault(
             key,
@@ -297,7 +305,7 @@ def cost_tables(rows, headline_only: bool = True) -> list[dict[str, Any]]:
 
 def cost_row_label(entry: dict[str, Any]) -> tuple[str, str]:
     """(set, metric) labels of a cost-table row."""
-    where = SET_TITLES.get(entry["set"], entry["set"] or "deployment")
+    where = set_title(entry["set"])
     if entry["variant"]:
         where += f" ({entry['variant']})"
     metric = METRIC_LABELS.get(entry["metric"], entry["metric"])

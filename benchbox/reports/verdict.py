@@ -19,7 +19,6 @@ from benchbox.reports.comparison import Comparison, CostRow, deployment_rows, so
 from benchbox.reports.policy import GATES, LATENCY_GATE, Policy
 from benchbox.vocabulary import GateStatus, Verdict
 
-ACCURACY_METRICS = ("top1", "real_top1", "mce", "aupr", "mfr")
 PARITY_CHECKS = {
     "parity_top1_agreement": ("== 100", lambda v: v == 100.0),
     "parity_max_abs_diff": ("< 0.001", lambda v: v is not None and v < 1e-3),
@@ -237,9 +236,11 @@ def trt_targets(records: list[Record]) -> set[tuple]:
     found = set()
     for r in records:
         c = r.cell
-        if r.metric in ("trt_lint_errors", "trt_lint_warnings"):
+        if r.extra.get("targets_trt"):
+            found.add((c.model, c.model_id))
+        elif r.metric in ("trt_lint_errors", "trt_lint_warnings"):
             continue  # linting a file is not deploying it
-        if c.engine == "trt" or str(c.device).startswith("tensorrt") or r.extra.get("targets_trt"):
+        elif c.engine == "trt" or str(c.device).startswith("tensorrt"):
             found.add((c.model, c.model_id))
     return found
 

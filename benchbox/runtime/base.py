@@ -12,9 +12,30 @@ __all__ = ["BaseRunner", "UnsupportedPrecision"]
 
 
 class BaseRunner:
-    """Runs float32 NCHW batches through one engine at one precision and returns float32 logits."""
+    """Runs float32 NCHW batches through one engine at one precision and returns float32 logits.
+
+    An engine is a subclass registered under the entry-point group `benchbox.engines` (docs/plugins.md): it names
+    itself (`engine`), says where it runs (`devices`; `accepted_devices` adds what --device may say for it) and at
+    which precisions (`precisions`), and is made by `create`. Public methods check, `*_impl` methods work.
+    """
 
     engine = "base"
+    devices: tuple[str, ...] = ("cpu",)
+    precisions: tuple[str, ...] = ("fp32",)
+    description = ""
+
+    accepted_devices: tuple[str, ...] = ("cpu",)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "accepted_devices" not in cls.__dict__:
+            cls.accepted_devices = cls.devices
+
+    @classmethod
+    def create(cls, artifact, precision: str = "fp32", device: str = "cpu", **options) -> BaseRunner:
+        """The runner for an artifact at a precision on a device; `options` as benchbox.runtime.create_runner's
+        (an engine takes the ones it knows: threads, max_batch, pipeline, cuda_backend)."""
+        return cls(artifact, precision, device)
 
     def __init__(self, artifact, precision: str = "fp32", device: str = "cpu") -> None:
         self.artifact = artifact

@@ -46,6 +46,17 @@ def verify_providers(requested: list[str], active: list[str]) -> None:
 
 class OrtRunner(BaseRunner):
     engine = "ort"
+    devices = ("cpu", "cuda", "tensorrt")
+    precisions = ("fp32", "fp16", "int8", "int8-cpu", "int8-trt")
+    description = "ONNX Runtime: CPU, CUDA or its TensorRT execution provider"
+
+    @classmethod
+    def create(cls, artifact, precision: str = "fp32", device: str = "cpu", **options) -> OrtRunner:
+        """In eval (`pipeline`) the runner shares the CPU with decoding: idle threads sleep, and a batch is split
+        over two single-threaded sessions on two or more cores."""
+        pipeline = bool(options.get("pipeline", False))
+        lanes = options.get("lanes") or (2 if pipeline and (os.cpu_count() or 1) >= 2 else 1)
+        return cls(artifact, precision, device, threads=options.get("threads"), spin=not pipeline, lanes=lanes)
 
     def __init__(
         self,

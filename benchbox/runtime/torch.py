@@ -10,7 +10,13 @@ from benchbox.runtime.base import BaseRunner
 
 class TorchRunner(BaseRunner):
     engine = "torch"
+    devices = ("cpu", "cuda")
     precisions = ("fp32", "fp16", "bf16")
+    description = "PyTorch eager: the source model itself (fp16/bf16 on CUDA)"
+
+    @classmethod
+    def create(cls, artifact, precision: str = "fp32", device: str = "cpu", **options) -> TorchRunner:
+        return cls(artifact, precision, device, threads=options.get("threads"))
 
     def __init__(self, artifact, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
         super().__init__(artifact, precision, device)

@@ -59,7 +59,7 @@ class ScoreContext:
 
 
 def scorer_for(spec: TestSet) -> ModuleType:
-    return importlib.import_module(f"benchbox.evaluation.scoring.{spec.scorer}")
+    return importlib.import_module(spec.scorer_module)
 
 
 def default_comparable(summary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
