@@ -45,6 +45,27 @@ app = typer.Typer(
 CLI = "the command line"
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("benchbox")
+        except metadata.PackageNotFoundError:  # a source tree that is not installed
+            from benchbox import __version__ as version
+        typer.echo(f"benchbox {version}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print benchbox's version and exit."
+    ),
+) -> None:
+    """What deploying an image classifier at FP32/FP16/INT8 costs, measured the reference way."""
+
+
 def _command(name: str, options: list[Opt], leading: list[inspect.Parameter], skip: tuple[str, ...] = ()):
     """Register `impl(**values)` as a command whose flags are the declared options (after `leading` arguments)."""
 
@@ -118,9 +139,12 @@ def export(model: str, **values: Any) -> None:
     steps.done()
     for precision, entry in artifact.manifest["files"].items():
         parity = entry.get("parity") or {}
+        where = f"{precision:9s} {printable(artifact.directory / entry['path'])}  "
+        if "max_abs_diff" not in parity:  # a user's ONNX file: there is no PyTorch model to compare it with
+            console.print(f"{where}parity: not applicable (the source is this ONNX file)", markup=False)
+            continue
         console.print(
-            f"{precision:9s} {printable(artifact.directory / entry['path'])}  "
-            f"max|Δlogit|={parity.get('max_abs_diff', float('nan')):.3g}  "
+            f"{where}max|Δlogit|={parity['max_abs_diff']:.3g}  "
             f"top-1 agreement={parity.get('top1_agreement', float('nan')):.1f}% "
             f"(vs {parity.get('reference', '?')}, {parity.get('n', 0)} {parity.get('source', '')})",
             markup=False,
@@ -220,7 +244,7 @@ def _check_engines(engines: list[str]) -> None:
 
 @app.command()
 def lint(
-    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export."),
+    artifacts: Path = typer.Argument(..., help="Artifact directory from benchbox export, or an .onnx file."),
     trt: str | None = typer.Option(
         None,
         help="TensorRT version to check against, e.g. 10.16 or 11.5 (default: the "
@@ -246,9 +270,22 @@ def lint(
         from benchbox.environment import tensorrt_status
 
         trt = tensorrt_status()["version"]
-    artifact = Artifact.load(artifacts)
-    records = lint_records(artifact, ResultStore(store), trt, sizes)
-    table = Table(title=escape(f"{artifact.model}: TensorRT readiness ({records[0].extra['trt'] if records else trt})"))
+    if artifacts.is_file() and artifacts.suffix.lower() == ".onnx":  # a bare ONNX file: the same rules, no store
+        from benchbox.exporters.lint import finding_json, lint_file, trt_line
+
+        findings = [finding_json(f) for f in lint_file(artifacts, trt, sizes)]
+        version = trt_line(trt)[0]
+        errors = [f for f in findings if f["severity"] == "error"]
+        from benchbox.records import Cell, Record
+
+        cell = Cell(printable(artifacts.name), "trt", "cuda", "file")
+        records = [Record(cell, "trt_lint_errors", float(len(errors)), extra={"trt": version, "findings": findings})]
+        name = printable(artifacts)
+    else:
+        artifact = Artifact.load(artifacts)
+        records = lint_records(artifact, ResultStore(store), trt, sizes)
+        name = artifact.model
+    table = Table(title=escape(f"{name}: TensorRT readiness ({records[0].extra['trt'] if records else trt})"))
     for column in ("file", "rule", "severity", "where", "finding"):
         table.add_column(column, overflow="fold")
     for record in records:
@@ -267,7 +304,7 @@ def lint(
             )
     console.print(table)
     errors = sum(int(r.value) for r in records if r.metric == "trt_lint_errors")
-    files = ", ".join(sorted({r.cell.precision for r in records}))
+    files = ", ".join(sorted({r.cell.precision if r.cell.precision != "file" else name for r in records}))
     console.print(f"{errors} error(s) in {files}" if errors else f"clean: {files}", markup=False)
     _write_json(json_out, {"records": [r.to_json() for r in records]})
     if errors:
@@ -583,8 +620,9 @@ def _plugin_problems() -> None:
         err_console.print(f"warning: {line}", markup=False)
 
 
-def main() -> None:
-    """Console entry point: user mistakes print one message and the fix, never a traceback (exit 2)."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user mistakes print one message and the fix, never a traceback (exit 2). `argv`: the
+    arguments (default: the command line's), so tests run the real entry point in-process."""
     from benchbox.console import err_console
 
     def interrupted() -> None:
@@ -592,7 +630,7 @@ def main() -> None:
         sys.exit(130)
 
     try:
-        code = app(standalone_mode=False)
+        code = app(args=argv, prog_name="benchbox", standalone_mode=False)
         _plugin_problems()
     except UserError as exc:
         _plugin_problems()

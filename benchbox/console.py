@@ -15,11 +15,13 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
-from benchbox.records import Record
+if TYPE_CHECKING:
+    from benchbox.records import Record
 
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 150, emoji=False, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)

@@ -25,6 +25,7 @@ DEVICES = Device.values()
 EXPORT_PRECISIONS = tuple(p.value for p in VOCAB_EXPORT_PRECISIONS)
 RUN_PRECISIONS = Precision.values()
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+OPSETS = (13, 23)  # the opsets benchbox exports at (the options and the exporter check the same range)
 
 
 def installed_engines() -> tuple[str, ...]:
@@ -140,7 +141,7 @@ EXPORT_OPTIONS = [
     Opt("calib_data", "path", None, "Images for INT8 calibration (ImageNet-style or flat folder)."),
     Opt("calib_size", "int", 256, "How many calibration images (seeded, class-balanced).", minimum=1),
     Opt("calib_method", "choice", "entropy", "INT8 calibration: minmax, entropy or percentile.", choices=CALIB_METHODS),
-    Opt("opset", "int", 18, "ONNX opset of the export.", minimum=13, maximum=23),
+    Opt("opset", "int", 18, "ONNX opset of the export (13..23).", minimum=OPSETS[0], maximum=OPSETS[1]),
     Opt("trt", "bool", False, "Also build TensorRT engines (needs a GPU and TensorRT)."),
     Opt("tf32", "bool", False, "Allow TF32 maths in FP32 TensorRT engines (off by default)."),
     Opt("offline", "bool", False, "Never download weights (also when HF_HUB_OFFLINE is set)."),

@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 IDENTITY = ("model", "engine", "device", "precision", "testset", "variant", "model_id")
 
 
@@ -75,6 +73,8 @@ class Cell:
 
 def clean_number(value: Any) -> Any:
     """numpy scalars to Python; NaN to None (JSON has no NaN)."""
+    import numpy as np  # here, not at the top: `benchbox --help` imports this module and must stay light
+
     if isinstance(value, (float, np.floating)):
         value = float(value)
         return None if math.isnan(value) else value

@@ -96,3 +96,58 @@ def cost_rows(store_dir) -> dict:
 
     rows = Comparison(ResultStore(store_dir, read_only=True)).rows()
     return {(r.engine, r.precision, r.set, r.variant, r.metric): r for r in rows}
+
+
+def unprivileged_dir() -> Path:
+    """A fresh folder a user without privileges can traverse (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="benchbox-unprivileged-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def run_cli_unprivileged(*args: str, timeout: int = 300):
+    """`benchbox ARGS...` as a user who cannot write what is read-only: as root (CI runs as root, and root writes
+    through any permission) the command runs as `nobody`, with its privileges dropped by setpriv."""
+    import shutil
+
+    prefix: list[str] = []
+    env = {**os.environ, "COLUMNS": "200", "BENCHBOX_CACHE": "off"}
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux) to drop privileges")
+        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        scratch = unprivileged_dir()
+        scratch.chmod(0o777)
+        env.update(HOME=str(scratch), MPLCONFIGDIR=str(scratch / "mpl"))
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "benchbox.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def run_inprocess(*args: str, cwd: Path | None = None):
+    """`benchbox ARGS...` through the real entry point (benchbox.cli.main: its error handling, exit codes and
+    messages) in this interpreter: what a user sees, without a new Python and its imports (3 s each)."""
+    import contextlib
+    import io
+
+    from benchbox.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = Path.cwd()
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.chdir(previous)
+    return subprocess.CompletedProcess(["benchbox", *map(str, args)], code, out.getvalue(), err.getvalue())

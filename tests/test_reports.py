@@ -178,23 +178,31 @@ def test_policy_mistakes_are_errors_before_any_check(tmp_path, text, expected):
     assert "max_top1_drop" in load_policy(None).gates
 
 
-def test_check_on_a_read_only_store(filled_store, tmp_path):
-    import os
+def test_check_on_a_read_only_store(filled_store):
+    """report and check on a store nobody may write (read-only media, another user's store)."""
     import stat
 
-    copy = tmp_path / "ro"
+    from conftest import run_cli_unprivileged, unprivileged_dir
+
+    place = unprivileged_dir()
+    copy = place / "ro"
     shutil.copytree(filled_store, copy)
+    out = place / "report"
+    out.mkdir()
+    out.chmod(0o777)
     for path in [copy, *copy.rglob("*")]:
-        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        path.chmod((path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)) & ~0o222)
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in copy.rglob("*")}
     try:
-        if os.access(copy / "index.sqlite", os.W_OK):
-            pytest.skip("running as a user who can write read-only files (root)")
-        report = run_cli("report", "--store", copy, "--out", tmp_path / "report")
+        report = run_cli_unprivileged("report", "--store", copy, "--out", out)
         assert report.returncode == 0, report.stderr
-        assert run_cli("check", "--store", copy).returncode in (0, 1)
+        assert (out / "report.html").is_file()
+        assert run_cli_unprivileged("check", "--store", copy).returncode in (0, 1)
+        assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in copy.rglob("*")} == before  # nothing written
     finally:
         for path in [copy, *copy.rglob("*")]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        shutil.rmtree(place, ignore_errors=True)
 
 
 def test_pareto_front():

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, TINY_MODEL, run_cli
+from conftest import REPO, TINY_MODEL, run_cli, run_cli_unprivileged, unprivileged_dir
 
 from benchbox.store import ResultStore
 
@@ -166,17 +166,18 @@ def test_a_crashed_writer_is_never_read_half_done(tmp_path):
     sqlite.close()
     _crash_mid_transaction(legacy, "DELETE")
     assert (legacy / "index.sqlite-journal").stat().st_size > 0
-    os.chmod(legacy, 0o555)
-    try:
-        refused = run_cli("check", "--store", legacy, env={"BENCHBOX_TEST_READONLY": "1"})
-    finally:
-        os.chmod(legacy, 0o755)
+    place = unprivileged_dir()  # a user who cannot write the store: the journal cannot be rolled back by them
+    shutil.copytree(legacy, place / "legacy")
+    for path in [place / "legacy", *(place / "legacy").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    refused = run_cli_unprivileged("check", "--store", place / "legacy")
+    assert refused.returncode == 2, (refused.stdout[-1500:], refused.stderr[-1500:])
+    assert "left mid-write" in refused.stderr and "store recover" in refused.stderr
     recovered = run_cli("store", "recover", "--store", legacy)
     assert recovered.returncode == 0, recovered.stderr
     after = run_cli("check", "--store", legacy, "--policy", REPO / "tests" / "data" / "top1.toml")
     assert after.returncode == 0 and "READY" in after.stdout
-    if refused.returncode != 0:  # as root the folder stays writable: SQLite then rolls the journal back itself
-        assert refused.returncode == 2 and "left mid-write" in refused.stderr and "store recover" in refused.stderr
+    shutil.rmtree(place, ignore_errors=True)
 
 
 def test_a_model_factory_that_exits_is_a_failed_model_not_ready(tmp_path, tiny_images):

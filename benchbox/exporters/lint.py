@@ -361,6 +361,20 @@ def lint_artifact(artifact, trt: str | None = None, batch_sizes: list[int] | Non
     return results
 
 
+def lint_file(path: Path, trt: str | None = None, batch_sizes: list[int] | None = None) -> list[Finding]:
+    """The same rules on a bare ONNX file, as `polygraphy check lint` takes one (no artifact: no measured FP16
+    ranges, no engine profile)."""
+    import onnx
+
+    from benchbox.errors import UserError, printable
+
+    try:
+        model = onnx.load(str(path), load_external_data=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise UserError(f"{printable(path)} is not a readable ONNX model: {type(exc).__name__}: {exc}") from exc
+    return lint_model(model, trt, batch_sizes)
+
+
 def finding_json(finding: Finding) -> dict[str, str]:
     return asdict(finding)
 

@@ -113,8 +113,13 @@ class OnnxFromTorch:
 
     def __call__(self) -> Artifact:
         """Build (or reuse) the artifact and return it."""
-        if not 7 <= self.opset <= 23:
-            raise UserError(f"Opset {self.opset} is out of range.", "Use an opset between 13 and 23 (default 18).")
+        from benchbox.options import OPSETS
+
+        if not OPSETS[0] <= self.opset <= OPSETS[1]:
+            raise UserError(
+                f"Opset {self.opset} is out of range.",
+                f"Use an opset between {OPSETS[0]} and {OPSETS[1]} (default 18).",
+            )
         key = self.export_key()
         existing = self._reusable(key)
         if existing is not None:

@@ -55,6 +55,37 @@ def _offline_error(what: str, where: str) -> UserError:
     )
 
 
+HUB_CHECK_TIMEOUT = 8.0  # seconds: a repository that does not exist, or a hub out of reach, is said at once
+
+
+def check_hub_repo(repo: str, what: str) -> None:
+    """Ask the hub once, with a short timeout and no retries, whether `repo` exists: a mistyped name or an
+    unreachable hub is one line in seconds, not a download library retrying for half a minute."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{_hub_endpoint()}/api/models/{repo}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HUB_CHECK_TIMEOUT).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 404):
+            raise UserError(
+                f"There is no model {repo!r} on the Hugging Face hub ({what}).",
+                "Check the name (https://huggingface.co/models), or pass --checkpoint PATH.",
+            ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise UserError(
+            f"Cannot reach the Hugging Face hub for {what} ({getattr(exc, 'reason', exc)}).",
+            "Check the network, set HF_HUB_OFFLINE=1 to use only the local cache, or pass --checkpoint PATH.",
+        ) from exc
+
+
+def _hub_endpoint() -> str:
+    import os
+
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
 def _download_error(what: str, exc: BaseException) -> UserError:
     return UserError(
         f"Could not download the weights of {what}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
@@ -121,6 +152,8 @@ def _timm_pretrained(name: str, offline: bool, source: dict[str, Any]):
         raise UserError(f"timm has no pretrained weights for {name!r}.", "Pass --checkpoint PATH.")
     if offline:
         raise _offline_error(f"Pretrained weights for {name!r}", f"hub {hub_id}" if hub_id else cfg.url)
+    if hub_id:
+        check_hub_repo(hub_id, name)
     try:
         model = timm.create_model(name, pretrained=True)
     except Exception as exc:
@@ -156,6 +189,7 @@ def resolve_hf_hub(name: str, checkpoint: str | Path | None, offline: bool) -> R
     elif offline_requested(offline):
         raise _offline_error(f"{name}", f"huggingface.co/{repo}")
     else:
+        check_hub_repo(repo, name)
         try:
             model = timm.create_model(name, pretrained=checkpoint is None)
         except Exception as exc:

@@ -143,7 +143,11 @@ def _comparison_gates(name: str, spec, rows: list[CostRow], records: list[Record
             _decide_change(gate, row, spec.direction, policy)
         out.append(gate)
     if not out and any(policy.limit(name, s) is not None for s in (*policy.sets, None)):
-        out.append(Gate(name, "—", GateStatus.SKIPPED, reason="no lower precision to compare with its baseline"))
+        sets = ", ".join(spec.sets) if spec.sets else "any set"
+        reason = f"nothing to compare: no lower precision beside its baseline on {sets}"
+        if spec.metric == "mfr":
+            reason += " (mFR also needs --p-baseline)"
+        out.append(Gate(name, "—", GateStatus.SKIPPED, limit=policy.gates.get(name), reason=reason))
     return out
 
 
