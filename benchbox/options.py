@@ -19,13 +19,12 @@ from typing import Any
 
 from benchbox.errors import UserError
 from benchbox.vocabulary import EXPORT_PRECISIONS as VOCAB_EXPORT_PRECISIONS
-from benchbox.vocabulary import Device, Precision
+from benchbox.vocabulary import OPSETS, Device, Precision
 
 DEVICES = Device.values()
 EXPORT_PRECISIONS = tuple(p.value for p in VOCAB_EXPORT_PRECISIONS)
 RUN_PRECISIONS = Precision.values()
 CALIB_METHODS = ("minmax", "entropy", "percentile")
-OPSETS = (13, 23)  # the opsets benchbox exports at (the options and the exporter check the same range)
 
 
 def installed_engines() -> tuple[str, ...]:

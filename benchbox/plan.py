@@ -140,7 +140,6 @@ def load_plan(path: Path) -> Plan:
         policy=policy,
         ray=ray_table,
     )
-    check_inputs(plan)
     return plan
 
 
@@ -267,6 +266,7 @@ def run_plan(
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     executor = None
     settings = ray_settings(plan.ray, printable(plan.path), ray)
+    check_inputs(plan)
     if settings is not None:
         from benchbox.distributed.ray import RayExecutor
 

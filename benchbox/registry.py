@@ -4,89 +4,79 @@ benchbox's own sets and engines are declared in its pyproject.toml exactly as a 
 user's test set (a labelled folder of production images) or engine is the same kind of thing as ImageNet-C or ONNX
 Runtime. A registry loads its group once; a plugin that fails to load is one line naming it (`problems`), and the
 others still work. Built-ins come first, in the family's order; plugins follow by name.
+
+The module that owns a group (the catalog, the runtime package) tells its registry what a member is and where
+its built-ins are; this module imports nothing of benchbox, so it sits below both.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-GROUPS = {"testsets": "benchbox.testsets", "engines": "benchbox.engines"}
-# Where the built-ins live, for a source tree that is not installed (no entry-point metadata): the same objects
-# the entry points name.
-BUILTIN = {
-    "testsets": ("benchbox.datasets.catalog", "BUILTIN_SETS"),
-    "engines": ("benchbox.runtime", "BUILTIN_ENGINES"),
-}
 PROBLEMS: list[str] = []  # plugins that could not be loaded, one line each
 
 
-@functools.cache
-def load(kind: str) -> dict[str, Any]:
-    """{name: object} of one group: a TestSet per test set, a runner class per engine."""
-    import importlib
-    from importlib import metadata
-
-    found: dict[str, Any] = {}
-    builtin_module, builtin_name = BUILTIN[kind]
-    for entry in metadata.entry_points(group=GROUPS[kind]):
-        try:
-            obj = entry.load()
-            if callable(obj) and getattr(obj, "__benchbox_factory__", False):
-                obj = obj()
-            _check(kind, entry.name, obj)
-        except Exception as exc:  # a broken plugin is reported, never fatal
-            why = f"{type(exc).__name__}: {exc}"
-            line = f"plugin {entry.name!r} ({entry.value}) of {GROUPS[kind]} could not be loaded: {why}"
-            if line not in PROBLEMS:
-                PROBLEMS.append(line)
-            continue
-        if entry.name in found and found[entry.name] is not obj:
-            line = f"two {GROUPS[kind]} entry points are named {entry.name!r}; the first one found is used"
-            if line not in PROBLEMS:
-                PROBLEMS.append(line)
-            continue
-        found[entry.name] = obj
-    builtins = getattr(importlib.import_module(builtin_module), builtin_name)
-    for obj in builtins:  # not installed (a source tree on sys.path): the built-ins all the same
-        found.setdefault(_name(kind, obj), obj)
-    builtin_names = [_name(kind, obj) for obj in builtins]
-    ordered = {name: found[name] for name in builtin_names if name in found}
-    ordered.update({name: found[name] for name in sorted(found) if name not in ordered})
-    return ordered
-
-
-def _name(kind: str, obj: Any) -> str:
-    return obj.name if kind == "testsets" else obj.engine
-
-
-def _check(kind: str, name: str, obj: Any) -> None:
-    """A plugin object must be what its group holds, under the name it is registered as."""
-    if kind == "testsets":
-        from benchbox.datasets.catalog import TestSet
-
-        if not isinstance(obj, TestSet):
-            raise TypeError(f"it is a {type(obj).__name__}, not a benchbox TestSet")
-        if obj.name != name:
-            raise ValueError(f"it is registered as {name!r} but names itself {obj.name!r}")
-    else:
-        from benchbox.runtime.base import BaseRunner
-
-        if not (isinstance(obj, type) and issubclass(obj, BaseRunner)):
-            raise TypeError(f"it is a {type(obj).__name__}, not a subclass of benchbox.runtime.base.BaseRunner")
-        if obj.engine != name:
-            raise ValueError(f"it is registered as {name!r} but its engine is {obj.engine!r}")
+def _note(line: str) -> None:
+    if line not in PROBLEMS:
+        PROBLEMS.append(line)
 
 
 class Registry(Mapping):
-    """A group as a read-only mapping, loaded on first use (importing benchbox stays cheap)."""
+    """One entry-point group as a read-only mapping {name: member}, loaded on first use (importing benchbox stays
+    cheap).
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    `builtins` returns the built-in members in display order (they are used as well when the package is a source
+    tree without entry-point metadata); `name_of` says the name a member gives itself; `check` raises when an
+    entry point's object is not a member of this group.
+    """
+
+    def __init__(
+        self,
+        group: str,
+        builtins: Callable[[], tuple[Any, ...]],
+        name_of: Callable[[Any], str],
+        check: Callable[[Any], None],
+    ) -> None:
+        self.group = group
+        self._builtins = builtins
+        self._name_of = name_of
+        self._check = check
+        self._loaded: dict[str, Any] | None = None
 
     def _items(self) -> dict[str, Any]:
-        return load(self.kind)
+        if self._loaded is None:
+            self._loaded = self._load_impl()
+        return self._loaded
+
+    def _load_impl(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        found: dict[str, Any] = {}
+        for entry in metadata.entry_points(group=self.group):
+            try:
+                obj = entry.load()
+                if callable(obj) and getattr(obj, "__benchbox_factory__", False):
+                    obj = obj()
+                self._check(obj)
+                if self._name_of(obj) != entry.name:
+                    raise ValueError(f"it is registered as {entry.name!r} but names itself {self._name_of(obj)!r}")
+            except Exception as exc:  # a broken plugin is reported, never fatal
+                _note(
+                    f"plugin {entry.name!r} ({entry.value}) of {self.group} could not be loaded: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            if entry.name in found and found[entry.name] is not obj:
+                _note(f"two {self.group} entry points are named {entry.name!r}; the first one found is used")
+                continue
+            found[entry.name] = obj
+        builtins = self._builtins()
+        for obj in builtins:  # not installed (a source tree on sys.path): the built-ins all the same
+            found.setdefault(self._name_of(obj), obj)
+        ordered = {self._name_of(obj): found[self._name_of(obj)] for obj in builtins}
+        ordered.update({name: found[name] for name in sorted(found) if name not in ordered})
+        return ordered
 
     def __getitem__(self, name: str) -> Any:
         return self._items()[name]
@@ -98,7 +88,7 @@ class Registry(Mapping):
         return len(self._items())
 
     def __repr__(self) -> str:
-        return f"Registry({self.kind}: {', '.join(self._items())})"
+        return f"Registry({self.group}: {', '.join(self._items())})"
 
 
 def problems() -> list[str]:

@@ -84,6 +84,7 @@ _PRECISION_LABELS = {
 # The precision files an artifact can hold (int8 is the TensorRT flavour's file).
 ARTIFACT_FILES = (Precision.FP32, Precision.FP16, Precision.INT8, Precision.INT8_CPU)
 EXPORT_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8, Precision.INT8_CPU)
+OPSETS = (13, 23)  # the ONNX opsets benchbox exports at (the options and the exporter check the same range)
 UNKNOWN_RANK = len(Precision)
 
 

@@ -119,9 +119,21 @@ def test_run_on_ray_without_ray_installed_names_the_extra(tmp_path):
     blocker.mkdir()
     (blocker / "ray.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
     plan = write(tmp_path, VALID)
+    (tmp_path / "data").mkdir()
     result = run_cli("run", plan, "--ray", "auto", cwd=tmp_path, env={"PYTHONPATH": str(blocker)})
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert "needs Ray" in output and 'pip install -e ".[ray]"' in output
     assert "Traceback" not in output
     assert not (tmp_path / "out" / "store").exists()  # refused before any work
+
+
+def test_a_plan_whose_data_root_is_missing_stops_before_any_export(tmp_path):
+    """The data root, calibration folder and policy are looked up first, not after a minute of export."""
+    from conftest import run_inprocess
+
+    plan = write(tmp_path, VALID)
+    result = run_inprocess("run", str(plan), cwd=tmp_path)
+    code, output = result.returncode, result.stdout + result.stderr
+    assert code == 2 and "data_root" in output and "which does not exist" in output, output
+    assert "nothing has been exported" in output and not (tmp_path / "out" / "artifacts").exists()

@@ -104,5 +104,5 @@ def test_broken_plugins_are_one_line_and_the_rest_works(tiny_artifact, tiny_imag
     assert len(warnings) == 3, proc.stderr
     assert any("'bad'" in w and "ModuleNotFoundError" in w for w in warnings)
     assert any("'odd'" in w and "not a subclass of benchbox.runtime.base.BaseRunner" in w for w in warnings)
-    assert any("'fast'" in w and "its engine is 'ort'" in w for w in warnings)
+    assert any("'fast'" in w and "names itself 'ort'" in w for w in warnings)
     assert "Traceback" not in proc.stderr

@@ -309,6 +309,7 @@ def test_an_address_where_no_cluster_listens_is_one_line_at_once(tmp_path):
     pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
     plan = tmp_path / "plan.toml"
     plan.write_text('[[models]]\nname = "test_efficientnet"\n[eval]\ndata_root = "data"\n')
+    (tmp_path / "data").mkdir()
     for address, expected in ((f"127.0.0.1:{_free_port()}", "No Ray cluster answers"), ("head", "not auto, local")):
         result = run_cli("run", plan, "--ray", address, cwd=tmp_path, timeout=120)
         output = result.stdout + result.stderr

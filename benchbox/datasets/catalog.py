@@ -219,8 +219,16 @@ P = TestSet(
     report=("mfr", "mt5d"),
     short="P",
 )
-BUILTIN_SETS = (VAL, REAL, V2, SKETCH, A, R, O_, C, P)  # the family's order (registry.BUILTIN)
-TESTSETS = Registry("testsets")  # name -> TestSet: the built-ins, then installed plugins
+BUILTIN_SETS = (VAL, REAL, V2, SKETCH, A, R, O_, C, P)  # the family's order
+
+
+def _check_testset(obj: Any) -> None:
+    if not isinstance(obj, TestSet):
+        raise TypeError(f"it is a {type(obj).__name__}, not a benchbox TestSet")
+
+
+# name -> TestSet: the built-ins, then installed plugins
+TESTSETS = Registry("benchbox.testsets", lambda: BUILTIN_SETS, lambda testset: testset.name, _check_testset)
 
 
 def set_rank(name: str | None) -> int:

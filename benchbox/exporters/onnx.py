@@ -113,7 +113,7 @@ class OnnxFromTorch:
 
     def __call__(self) -> Artifact:
         """Build (or reuse) the artifact and return it."""
-        from benchbox.options import OPSETS
+        from benchbox.vocabulary import OPSETS
 
         if not OPSETS[0] <= self.opset <= OPSETS[1]:
             raise UserError(

@@ -8,8 +8,6 @@ from benchbox.errors import UserError, unknown_name
 from benchbox.records import base_device
 from benchbox.registry import Registry
 
-ENGINES = Registry("engines")  # name -> runner class
-
 
 def _builtins():
     from benchbox.runtime.onnxrt import OrtRunner
@@ -19,10 +17,14 @@ def _builtins():
     return (TorchRunner, OrtRunner, TrtRunner)
 
 
-def __getattr__(name: str):
-    if name == "BUILTIN_ENGINES":  # read by the registry when benchbox is not installed (no entry points)
-        return _builtins()
-    raise AttributeError(name)
+def _check_runner(obj) -> None:
+    from benchbox.runtime.base import BaseRunner
+
+    if not (isinstance(obj, type) and issubclass(obj, BaseRunner)):
+        raise TypeError(f"it is a {type(obj).__name__}, not a subclass of benchbox.runtime.base.BaseRunner")
+
+
+ENGINES = Registry("benchbox.engines", _builtins, lambda runner: runner.engine, _check_runner)  # name -> class
 
 
 def engine_class(engine: str):
