@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,17 @@ def tiny_images(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny_images")
     write_image_folder(root / "val", ["n01440764", "n01443537", "n01484850", "n15075141"], per_class=3, seed=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def labelled_images(tiny_images, tmp_path_factory):
+    """The tiny images without the generated-images marker: scored as if their labels were real."""
+    from benchbox.datasets.readers import GENERATED_MARKER
+
+    root = tmp_path_factory.mktemp("labelled")
+    shutil.copytree(tiny_images, root, dirs_exist_ok=True)
+    (root / "val" / GENERATED_MARKER).unlink()
     return root
 
 

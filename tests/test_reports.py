@@ -20,17 +20,6 @@ from benchbox.store import ResultStore
 
 
 @pytest.fixture(scope="module")
-def labelled_images(tiny_images, tmp_path_factory):
-    """The tiny images without the generated-images marker: scored as if their labels were real."""
-    from benchbox.datasets.readers import GENERATED_MARKER
-
-    root = tmp_path_factory.mktemp("labelled")
-    shutil.copytree(tiny_images, root, dirs_exist_ok=True)
-    (root / "val" / GENERATED_MARKER).unlink()
-    return root
-
-
-@pytest.fixture(scope="module")
 def filled_store(tiny_full_artifact, labelled_images, tmp_path_factory):
     """The store of an eval over three precisions plus a short bench."""
     store_dir = tmp_path_factory.mktemp("reports") / "store"

@@ -25,23 +25,14 @@ def cost(store_dir) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def labelled(tiny_images, tmp_path_factory):
-    """The tiny images without the generated-images marker (their labels count)."""
-    from benchbox.datasets.readers import GENERATED_MARKER
-
-    root = tmp_path_factory.mktemp("labelled")
-    shutil.copytree(tiny_images, root, dirs_exist_ok=True)
-    (root / "val" / GENERATED_MARKER).unlink()
-    return root
-
-
-def test_a_rebuilt_file_is_compared_as_it_is_now_never_through_an_old_run(tiny_full_artifact, labelled, tmp_path):
+def test_a_rebuilt_file_is_compared_as_it_is_now_never_through_an_old_run(
+    tiny_full_artifact, labelled_images, tmp_path
+):
     """Evaluate fp32+fp16, rebuild fp16 (a broken build), evaluate fp16 alone: check used the old run's agreement."""
     art = tmp_path / "art"
     shutil.copytree(tiny_full_artifact.directory, art)
     store = tmp_path / "store"
-    common = ["--data-root", labelled, "--store", store, "--batch-size", "4"]
+    common = ["--data-root", labelled_images, "--store", store, "--batch-size", "4"]
     assert run_cli("eval", art, "--precisions", "fp32,fp16", *common).returncode == 0
     before = [r for r in cost(store).values() if r.metric == "agreement_top1" and r.precision == "fp16"]
     assert before[0].value == 100.0
@@ -67,7 +58,7 @@ def test_a_rebuilt_file_is_compared_as_it_is_now_never_through_an_old_run(tiny_f
     assert len(after) == 1 and after[0].value < 100.0  # computed now, from the file that is there now
 
 
-def test_two_onnx_files_with_one_name_are_two_models(tiny_full_artifact, tmp_path, labelled):
+def test_two_onnx_files_with_one_name_are_two_models(tiny_full_artifact, tmp_path, labelled_images):
     """a/model.onnx FP32 was compared with an unrelated b/model.onnx FP16 ('drop 24.67, fail')."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -94,10 +85,10 @@ def test_two_onnx_files_with_one_name_are_two_models(tiny_full_artifact, tmp_pat
             precisions,
         )
         assert proc.returncode == 0, proc.stderr
-    assert run_cli("eval", tmp_path / "a-art", "--data-root", labelled, "--store", store).returncode == 0
+    assert run_cli("eval", tmp_path / "a-art", "--data-root", labelled_images, "--store", store).returncode == 0
     assert (
         run_cli(
-            "eval", tmp_path / "b-art", "--precisions", "fp16", "--data-root", labelled, "--store", store
+            "eval", tmp_path / "b-art", "--precisions", "fp16", "--data-root", labelled_images, "--store", store
         ).returncode
         == 0
     )
@@ -109,16 +100,16 @@ def test_two_onnx_files_with_one_name_are_two_models(tiny_full_artifact, tmp_pat
     assert len(ids) == 2
 
 
-def test_the_same_images_typed_two_ways_pair(tiny_artifact, labelled, tmp_path):
+def test_the_same_images_typed_two_ways_pair(tiny_artifact, labelled_images, tmp_path):
     """fp32 with --data-root ../root and torch with the absolute path: 'scored on other samples'."""
     work = tmp_path / "work"
     work.mkdir()
     store = tmp_path / "store"
-    relative = os.path.relpath(labelled, work)
+    relative = os.path.relpath(labelled_images, work)
     assert run_cli("eval", tiny_artifact.directory, "--data-root", relative, "--store", store, cwd=work).returncode == 0
     assert (
         run_cli(
-            "eval", tiny_artifact.directory, "--engine", "torch", "--data-root", labelled, "--store", store
+            "eval", tiny_artifact.directory, "--engine", "torch", "--data-root", labelled_images, "--store", store
         ).returncode
         == 0
     )
@@ -304,13 +295,13 @@ def test_bad_numbers_are_one_line_before_any_work(where, text, expected, tmp_pat
     assert not (tmp_path / "s").exists()  # refused before any work
 
 
-def test_small_wrong_numbers(tiny_full_artifact, labelled, tmp_path):
+def test_small_wrong_numbers(tiny_full_artifact, labelled_images, tmp_path):
     from PIL import Image
 
     # a ReaL file numbered 0 is not keyed to the last list
     val = tmp_path / "data" / "val" / "n01440764"
     val.mkdir(parents=True)
-    source = next((labelled / "val").rglob("*.JPEG"))
+    source = next((labelled_images / "val").rglob("*.JPEG"))
     for number in (0, 2, 3):  # (val 1 has an empty ReaL list)
         shutil.copy(source, val / f"ILSVRC2012_val_{number:08d}.JPEG")
     proc = run_cli(
@@ -331,7 +322,7 @@ def test_small_wrong_numbers(tiny_full_artifact, labelled, tmp_path):
     # export says how many calibration images it really used, and names the unreadable ones
     calib = tmp_path / "calib" / "n01440764"
     calib.mkdir(parents=True)
-    for i, path in enumerate(sorted((labelled / "val").rglob("*.JPEG"))[:5]):
+    for i, path in enumerate(sorted((labelled_images / "val").rglob("*.JPEG"))[:5]):
         shutil.copy(path, calib / f"good{i}.JPEG")
     for i in range(6):
         (calib / f"bad{i}.JPEG").write_bytes(b"not a jpeg")
@@ -352,7 +343,7 @@ def test_small_wrong_numbers(tiny_full_artifact, labelled, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "calibrated on 5 of 11 images (6 unreadable, skipped:" in proc.stderr and "bad" in proc.stderr
     # make-c into the val folder it reads would mark the real images as synthesized
-    proc = run_cli("make-c", labelled / "val", labelled / "val")
+    proc = run_cli("make-c", labelled_images / "val", labelled_images / "val")
     assert proc.returncode == 2 and "overlaps the val folder" in proc.stderr
     # a file larger than the per-image cap is a counted "too large" skip, not a whole read
     big = tmp_path / "big" / "val" / "n01440764"
@@ -373,9 +364,9 @@ def test_small_wrong_numbers(tiny_full_artifact, labelled, tmp_path):
     assert proc.returncode == 0 and "too large" in proc.stdout and "huge.png" in proc.stdout
 
 
-def test_a_same_size_same_time_replacement_needs_rehash(tiny_artifact, labelled, tmp_path):
+def test_a_same_size_same_time_replacement_needs_rehash(tiny_artifact, labelled_images, tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(labelled, data)
+    shutil.copytree(labelled_images, data)
     store = tmp_path / "s"
     files = sorted((data / "val").rglob("*.JPEG"))
     run = ["eval", tiny_artifact.directory, "--data-root", data, "--store", store, "--json", tmp_path / "r.json"]
@@ -398,13 +389,13 @@ def Image_bytes_of_same_size(path, size: int) -> bytes:
     return data[:size] if len(data) >= size else data + b"\0" * (size - len(data))
 
 
-def test_silent_ignores_are_reported(tiny_artifact, labelled, tmp_path):
+def test_silent_ignores_are_reported(tiny_artifact, labelled_images, tmp_path):
     c = tmp_path / "imagenet-c"
     for folder in ("fog/1", "fog/6", "not_a_corruption/1"):
         target = c / folder / "n01440764"
         target.mkdir(parents=True)
-        shutil.copy(next((labelled / "val").rglob("*.JPEG")), target / "a.JPEG")
-    (tmp_path / "val").symlink_to(labelled / "val")
+        shutil.copy(next((labelled_images / "val").rglob("*.JPEG")), target / "a.JPEG")
+    (tmp_path / "val").symlink_to(labelled_images / "val")
     proc = run_cli(
         "eval", tiny_artifact.directory, "--sets", "val,c", "--data-root", tmp_path, "--store", tmp_path / "s"
     )
@@ -414,15 +405,17 @@ def test_silent_ignores_are_reported(tiny_artifact, labelled, tmp_path):
     )
     survey = run_cli("datasets", "--data-root", tmp_path)
     assert "not_a_corruption" in survey.stdout and "fog/6" in survey.stdout
-    twice = run_cli("eval", tiny_artifact.directory, "--path", f"val={labelled / 'val'}", "--path", f"val={tmp_path}")
+    twice = run_cli(
+        "eval", tiny_artifact.directory, "--path", f"val={labelled_images / 'val'}", "--path", f"val={tmp_path}"
+    )
     assert twice.returncode == 2 and "given twice" in twice.stderr
     threads = run_cli(
-        "eval", tiny_artifact.directory, "--data-root", labelled, "--threads", "512", "--store", tmp_path / "s3"
+        "eval", tiny_artifact.directory, "--data-root", labelled_images, "--threads", "512", "--store", tmp_path / "s3"
     )
     assert threads.returncode == 0 and "more than this machine's" in threads.stdout
 
 
-def test_a_refused_onnx_file_leaves_nothing_and_pipes_stay_in_their_cell(tmp_path, tiny_artifact, labelled):
+def test_a_refused_onnx_file_leaves_nothing_and_pipes_stay_in_their_cell(tmp_path, tiny_artifact, labelled_images):
     import onnx
 
     model = onnx.load(str(tiny_artifact.file_for("fp32")))
@@ -437,7 +430,7 @@ def test_a_refused_onnx_file_leaves_nothing_and_pipes_stay_in_their_cell(tmp_pat
     manifest = json.loads((art / "manifest.json").read_text())
     manifest["model"] = "net|v2"
     (art / "manifest.json").write_text(json.dumps(manifest))
-    assert run_cli("eval", art, "--data-root", labelled, "--store", tmp_path / "s").returncode == 0
+    assert run_cli("eval", art, "--data-root", labelled_images, "--store", tmp_path / "s").returncode == 0
     assert run_cli("report", "--store", tmp_path / "s", "--out", tmp_path / "r").returncode == 0
     lines = [line for line in (tmp_path / "r" / "report.md").read_text().splitlines() if "net" in line and "|" in line]
     header_cells = None

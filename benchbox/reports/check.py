@@ -41,15 +41,6 @@ def summarized(results: list[Gate], shown: int = 12) -> list[Gate]:
     return rows
 
 
-def _value_text(gate: Gate) -> str:
-    if gate.value is None:
-        return "—"
-    text = f"{gate.value:.4g}" if isinstance(gate.value, float) else str(gate.value)
-    if gate.ci_low is not None and gate.ci_high is not None:
-        text += f" [{gate.ci_low:.3g}, {gate.ci_high:.3g}]"
-    return text
-
-
 def print_verdict(result: VerdictResult, explain: bool = False, title: str | None = None) -> None:
     """The gate table, the verdict line, and with `explain` every gate's arithmetic."""
     from rich.markup import escape
@@ -66,7 +57,7 @@ def print_verdict(result: VerdictResult, explain: bool = False, title: str | Non
         table.add_row(
             escape(g.gate),
             escape(g.subject),
-            escape(_value_text(g)),
+            escape(g.value_text()),
             escape(f"{limit}{scope}"),
             f"[{COLOURS[str(g.status)]}]{g.status}[/]",
             escape(g.reason),

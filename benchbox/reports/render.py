@@ -36,15 +36,6 @@ def _cell_text(cell: dict[str, Any]) -> str:
     return text
 
 
-def _gate_value(gate) -> str:
-    if gate.value is None:
-        return "—"
-    text = f"{gate.value:.4g}" if isinstance(gate.value, float) else str(gate.value)
-    if gate.ci_low is not None and gate.ci_high is not None:
-        text += f" [{gate.ci_low:.3g}, {gate.ci_high:.3g}]"
-    return text
-
-
 def _gate_limit(gate) -> str:
     return str(
         gate.limit.get("value") if isinstance(gate.limit, dict) else gate.limit if gate.limit is not None else ""
@@ -199,7 +190,7 @@ def _md_gates(verdict) -> dict[str, list]:
         [
             g.gate + ("" if g.scope == "[gates]" else f" {g.scope}"),
             g.subject,
-            _gate_value(g),
+            g.value_text(),
             _gate_limit(g),
             g.status.upper() if g.status in ("fail",) else str(g.status),
             g.reason,
@@ -332,7 +323,6 @@ def render_html(data: dict[str, Any]) -> str:
         pval=_pval,
         cost_label=cost_row_label,
         cost_n=_cost_n,
-        gate_value=_gate_value,
         gate_limit=_gate_limit,
     )
     environment = json.dumps(data["environment"], indent=2) if data["environment"] else "not recorded"

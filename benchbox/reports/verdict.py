@@ -44,6 +44,15 @@ class Gate:
     scope: str = "[gates]"
     arithmetic: str = ""  # what --explain prints
 
+    def value_text(self) -> str:
+        """`2.667 [-0.647, 5.94]`: the value and its interval as the gate tables print them."""
+        if self.value is None:
+            return "—"
+        text = f"{self.value + 0.0:.4g}" if isinstance(self.value, float) else str(self.value)  # + 0.0: no "-0"
+        if self.ci_low is not None and self.ci_high is not None:
+            text += f" [{self.ci_low + 0.0:.3g}, {self.ci_high + 0.0:.3g}]"
+        return text
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("value", "ci_low", "ci_high"):
@@ -225,7 +234,7 @@ def _arithmetic(row: CostRow, direction: str, change: float, gate: Gate) -> str:
 
 
 def _f(value) -> str:
-    return "—" if value is None else f"{value:.4g}"
+    return "—" if value is None else f"{value + 0.0:.4g}"
 
 
 def _record_subject(r: Record) -> str:
