@@ -311,13 +311,23 @@ def lint(
         raise typer.Exit(1)
 
 
-@app.command()
+datasets_app = typer.Typer(
+    help="Which test sets are present (any source: folders, archives, shards, parquet), and fetching them.",
+    invoke_without_command=True,
+)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.callback()
 def datasets(
+    ctx: typer.Context,
     data_root: Path | None = typer.Option(None, help="Folder holding the test sets."),
-    path: list[str] | None = typer.Option(None, help="SET=DIR for one set (repeatable)."),
+    path: list[str] | None = typer.Option(None, help="SET=SOURCE for one set (repeatable)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the table as JSON."),
 ) -> None:
-    """Which test sets are present under a data root: counts against the official ones, layout problems."""
+    """Which test sets are present under a data root: format, counts against the official ones, problems."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.markup import escape
     from rich.table import Table
 
@@ -330,13 +340,14 @@ def datasets(
     paths = parse_options(EvalOptions, {"paths": path or []}, CLI).paths
     rows = survey(data_root, paths)
     table = Table(title=escape(f"Test sets under {printable(data_root) if data_root else '(no data root)'}"))
-    for column in ("set", "found", "where", "images", "official", "problems"):
+    for column in ("set", "found", "where", "format", "images", "official", "problems"):
         table.add_column(column, overflow="fold")
     for row in rows:
         cells = [
             row["set"],
             "yes" if row["found"] else "no",
             row["where"] or "—",
+            row.get("format") or "—",
             row["count"] or "—",
             row["official"] or "—",
             "; ".join(row["problems"]),
@@ -344,6 +355,40 @@ def datasets(
         table.add_row(*(escape(str(c)) for c in cells))
     console.print(table)
     _write_json(json_out, {"sets": rows})
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    sets: list[str] = typer.Argument(
+        ..., help="Set names (a, r, o, c, p, v2; val and sketch with --from), or hf:ORG/NAME."
+    ),
+    to: Path | None = typer.Option(None, "--to", help="Folder to put the archives in (then: --data-root DIR)."),
+    mirror: str | None = typer.Option(None, help="Base URL of a mirror serving the same file names."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Do not check checksums (for files that have none)."),
+    given: list[Path] | None = typer.Option(None, "--from", help="An archive you downloaded yourself (repeatable)."),
+) -> None:
+    """Download the published archives of test sets, resumably, each verified against its catalogued checksum
+    before it is moved into place. Archives are read unextracted: afterwards `--data-root DIR` finds them.
+
+    Example: benchbox datasets fetch a r o --to /data/imagenet
+    """
+    from benchbox.datasets.fetch import fetch_sets
+
+    hub = [name for name in sets if name.startswith("hf:")]
+    if hub:
+        from benchbox.datasets.sources.parquet import download_dataset
+
+        for name in hub:
+            repo, _, split = name.removeprefix("hf:").partition(":")
+            folder = download_dataset(repo, split or None)
+            typer.echo(f"{repo}: in the Hugging Face cache at {printable(folder)}; use --path SET={name}")
+    rest = [name for name in sets if not name.startswith("hf:")]
+    if not rest:
+        return
+    if to is None:
+        raise UserError("--to DIR is required: the folder the archives go in.", "Example: --to /data/imagenet")
+    placed = fetch_sets(rest, to, mirror, not no_verify, list(given or []), say=lambda text: typer.echo(text, err=True))
+    typer.echo(f"{len(placed)} archive(s) in place under {printable(to)}; evaluate with --data-root {printable(to)}")
 
 
 LIMIT = Opt("limit", "int", None, "images", minimum=1)

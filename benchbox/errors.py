@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 
 class UserError(Exception):
@@ -39,5 +38,7 @@ def printable(path: str | os.PathLike | bytes) -> str:
     File names on Linux are bytes; Python keeps undecodable ones as lone surrogates, which SQLite, JSON
     consumers and terminals reject. Everything benchbox stores or prints goes through here.
     """
-    raw = os.fsencode(path if not isinstance(path, Path) else str(path))
-    return raw.decode("utf-8", errors="backslashreplace")
+    from benchbox.locator import display
+
+    raw = os.fsencode(path if isinstance(path, (str, bytes)) else str(path))  # a Path, or an archive's TreePath
+    return display(raw.decode("utf-8", errors="backslashreplace"))

@@ -163,7 +163,14 @@ EVAL_OPTIONS = [
     _run_precisions(),
     Opt("sets", "sets", "val", "Test sets: val, real, v2, sketch, a, r, o, c, p (comma list) or all."),
     Opt("data_root", "path", None, "Folder holding the test sets (see benchbox datasets)."),
-    Opt("paths", "paths", {}, "SET=DIR for one set (repeatable).", flag="--path"),
+    Opt(
+        "paths",
+        "paths",
+        {},
+        "SET=SOURCE for one set (repeatable): a folder, an archive (.tar, .tar.gz, .zip), WebDataset shards "
+        "(a folder, a {0000..0063} pattern, a list file), parquet files or hf:ORG/NAME[:SPLIT].",
+        flag="--path",
+    ),
     Opt("real_labels", "path", None, "real.json when it is not in the data root."),
     Opt(
         "p_baseline",
@@ -450,7 +457,9 @@ def _set_paths(opt: Opt, value: Any, where: str, base: Path | None) -> dict[str,
                 f"--path {key}= is given twice in {where} ({paths[key]} and {folder}).",
                 "Give each set one source; to score two folders, run eval twice into the same store.",
             )
-        paths[key] = convert(path_opt, folder, where, base)
+        text = str(folder).strip()
+        # hf:ORG/NAME names a dataset in the Hugging Face cache, not a path (benchbox.datasets.sources)
+        paths[key] = Path(text) if text.startswith("hf:") else convert(path_opt, folder, where, base)
     return paths
 
 

@@ -174,7 +174,10 @@ def check_inputs(plan: Plan) -> None:
     for label, target, kind in checks:
         if target is None:
             continue
-        ok = {"dir": Path(target).is_dir, "file": Path(target).is_file, "any": Path(target).exists}[kind]()
+        from benchbox.datasets.sources import source_exists
+
+        checks_by_kind = {"dir": Path.is_dir, "file": Path.is_file, "any": source_exists}
+        ok = checks_by_kind[kind](target if kind == "any" else Path(target))
         if not ok:
             raise UserError(
                 f"{label} of {where} is {printable(target)}, which does not exist"

@@ -3,6 +3,8 @@ before any work starts, with did-you-mean."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchbox.errors import UserError
@@ -34,7 +36,9 @@ def write(tmp_path, text):
 
 def test_a_valid_plan_is_typed_and_paths_resolve_against_the_plan(tmp_path):
     plan = load_plan(write(tmp_path, VALID))
-    assert plan.out == tmp_path / "out" and plan.eval.data_root == tmp_path / "data"
+    # inputs resolve against the plan's folder; the output against the current directory (a plan run from
+    # elsewhere never writes into the folder it sits in)
+    assert plan.out == Path.cwd() / "out" and plan.eval.data_root == tmp_path / "data"
     assert plan.eval.limit == 10 and plan.eval.sets.names == ("val",) and plan.bench.batch_sizes == [1, 8]
     assert plan.models[0].name == "test_efficientnet" and plan.export.precisions == ["fp32"]
 

@@ -22,6 +22,7 @@ def survey(data_root: Path | None, overrides: dict[str, Path] | None = None) -> 
             "title": spec.title,
             "found": False,
             "where": None,
+            "format": None,
             "count": None,
             "official": spec.official_count,
             "problems": [],
@@ -46,6 +47,10 @@ def _survey_one(spec, located, data_root, overrides, row: dict[str, Any]) -> Non
         where = located["real"]
         row.update(found=True, where=printable(where) if where else "timm's bundled copy of real.json")
         return
+    from benchbox.datasets.sources import describe
+
+    source = located.get(spec.name) if spec.layout != "v2" else None
+    row["format"] = describe(source) if source is not None else "folder"
     row.update(
         found=True,
         where=", ".join(
@@ -78,4 +83,4 @@ def _survey_one(spec, located, data_root, overrides, row: dict[str, Any]) -> Non
     if spec.layout == "v2":
         row["official"] = 10000 * len(variants)
     if spec.class_subset and len(classes) != 200:
-        row["problems"].append(f"{len(classes)} class folders (expected 200)")
+        row["problems"].append(f"{len(classes)} classes (expected 200)")

@@ -21,6 +21,7 @@ import numpy as np
 
 from benchbox.datasets.cache import CropCache, content_digest
 from benchbox.datasets.transforms import EvalTransform, UnreadableImage, load_rgb
+from benchbox.locator import is_locator
 
 DEFAULT_MAX_BYTES = 256 << 20  # the largest ImageNet-family image is ~15 MB; a video of ImageNet-P ~0.2 MB
 _decoding = threading.local()  # the file a decode thread is on, so a library warning can name it
@@ -93,7 +94,20 @@ def content_id(digest: str) -> int:
 
 
 def read_sample_bytes(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """A sample file's bytes, refusing (UnreadableImage) one larger than `max_bytes` before reading it."""
+    """A sample's bytes (a file, or a member of an archive or parquet file: benchbox.locator), refusing
+    (UnreadableImage) one larger than `max_bytes` before reading it."""
+    if is_locator(path):
+        from benchbox.datasets.sources import read_bytes
+
+        try:
+            return read_bytes(path, max_bytes)
+        except ValueError as exc:
+            raise UnreadableImage(
+                f"too large: {exc} is over the {max_bytes / 2**20:.0f} MB read per sample "
+                "(raise --max-image-mb if it is a real image)"
+            ) from exc
+        except OSError as exc:
+            raise UnreadableImage(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

@@ -23,10 +23,10 @@ from benchbox.datasets.catalog import (
     imagenet_wnids,
     wnid_to_index,
 )
+from benchbox.datasets.sources.tree import IMAGE_EXTENSIONS, TreePath, natural_key, sample_path
 from benchbox.errors import UserError, printable
 from benchbox.records import SetKey
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")  # timm's list, compared lowercased
 WNID_RE = re.compile(r"^n\d{8}$")
 VAL_NAME_RE = re.compile(r"ILSVRC2012_val_(\d{8})")
 GENERATED_MARKER = "BENCHBOX_GENERATED"  # written beside generated images: their labels mean nothing
@@ -114,21 +114,22 @@ class VariantSource:
     read: Callable[[], SampleSet]
 
 
-def natural_key(text: str) -> list:
-    """timm's natural sort: digit runs compare as integers."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def _images_in(folder: Path, problems: list[str] | None = None) -> tuple[list[Path], int]:
-    """Image files of a folder in natural order, and how many other files were skipped.
+def _images_in(folder: Path, problems: list[str] | None = None, extensions=IMAGE_EXTENSIONS) -> tuple[list[Path], int]:
+    """Image files of a folder (or of a folder in an archive) in natural order, and how many other files were
+    skipped.
 
     Symlinks that lead nowhere (broken, or looping back on themselves) are listed in `problems`.
     """
+    if isinstance(folder, TreePath):
+        members = folder.members()
+        files = [m for m in members if _extension(m.name) in extensions]
+        skipped = sum(1 for m in members if _extension(m.name) not in extensions and m.name[0] != ".")
+        return sorted(files, key=lambda m: natural_key(m.name)), skipped
     files, skipped, dangling = [], 0, []
     with os.scandir(folder) as entries:
         for entry in entries:
             if _is(entry, "file"):
-                if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                if _extension(entry.name) in extensions:
                     files.append(Path(entry.path))
                 elif not entry.name.startswith("."):
                     skipped += 1
@@ -140,6 +141,10 @@ def _images_in(folder: Path, problems: list[str] | None = None) -> tuple[list[Pa
     return sorted(files, key=lambda p: natural_key(p.name)), skipped
 
 
+def _extension(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
 def _is(entry: os.DirEntry, kind: str) -> bool:
     """DirEntry.is_file/is_dir, with a symlink loop counting as neither (they raise ELOOP)."""
     try:
@@ -149,6 +154,8 @@ def _is(entry: os.DirEntry, kind: str) -> bool:
 
 
 def subdirs(folder: Path) -> list[Path]:
+    if isinstance(folder, TreePath):
+        return sorted(folder / name for name, is_dir in folder.entries() if is_dir)
     with os.scandir(folder) as entries:
         return sorted(Path(e.path) for e in entries if _is(e, "dir"))
 
@@ -201,7 +208,7 @@ def read_wnid_folders(folder: Path, key: SetKey, tree_root: Path | None = None) 
         skipped += n_skipped
         if not files:
             problems.append(f"class folder {sub.name} has no images")
-        samples.extend(Sample(str(f), index[sub.name], f.name) for f in files)
+        samples.extend(Sample(sample_path(f), index[sub.name], f.name) for f in files)
     if skipped:
         problems.append(f"{skipped} non-image files ignored (extensions other than {', '.join(IMAGE_EXTENSIONS)})")
     synthesized, generated, outdated = set_markers(folder, tree_root)
@@ -232,7 +239,7 @@ def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
     for label in sorted(by_label):
         for name in by_label[label]:
             files, _ = _images_in(folder / name, problems)
-            samples.extend(Sample(str(f), label, f.name) for f in files)
+            samples.extend(Sample(sample_path(f), label, f.name) for f in files)
     synthesized, generated, outdated = set_markers(folder)
     return SampleSet(key, folder, samples, "numeric-folders", problems, synthesized, generated, outdated)
 
@@ -240,7 +247,7 @@ def read_numeric_folders(folder: Path, key: SetKey) -> SampleSet:
 def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
     """Labels for a flat val folder from a label file next to it (or one level up)."""
     index = wnid_to_index()
-    for base in (folder, folder.parent):
+    for base in (folder, folder.parent, *_devkit_data(folder.parent)):
         loc = base / "LOC_val_solution.csv"
         if loc.is_file():
             labels = {}
@@ -271,6 +278,24 @@ def _flat_val_labels(folder: Path) -> tuple[dict[str, int], str]:
     )
 
 
+def _devkit_data(folder: Path) -> list:
+    """The devkit's data/ folder beside a flat val (extracted, or the ILSVRC2012_devkit_t12.tar.gz itself)."""
+    found = []
+    extracted = folder / "ILSVRC2012_devkit_t12" / "data"
+    if extracted.is_dir():
+        found.append(extracted)
+    for name in ("ILSVRC2012_devkit_t12.tar.gz", "ILSVRC2012_devkit_t12.tar"):
+        archive = folder / name
+        if isinstance(archive, Path) and archive.is_file():
+            from benchbox.datasets.sources.archives import open_archive
+            from benchbox.datasets.sources.tree import archive_tree
+
+            tree = archive_tree([open_archive(archive)], None, folder, lambda name: name == "data")
+            if (tree / "data").is_dir():
+                found.append(tree / "data")
+    return found
+
+
 def _ground_truth_labels(truth: Path) -> dict[str, int]:
     """Devkit ground truth: ILSVRC2012_IDs (devkit order, not sorted order) mapped through meta.mat."""
     lines = truth.read_text(errors="replace").split()
@@ -294,7 +319,8 @@ def _devkit_ids(meta: Path) -> dict[int, str]:
     from scipy.io import loadmat
 
     try:
-        synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
+        source = meta.open("rb") if isinstance(meta, TreePath) else str(meta)
+        synsets = loadmat(source, squeeze_me=True)["synsets"]
         return {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
     except Exception as exc:
         raise UserError(
@@ -312,7 +338,7 @@ def read_flat_val(folder: Path, key: SetKey) -> SampleSet:
         if label is None:
             missing += 1
             continue
-        samples.append(Sample(str(f), label, f.name))
+        samples.append(Sample(sample_path(f), label, f.name))
     if missing:
         problems.append(f"{missing} images have no label in the label file; ignored")
     synthesized, generated, outdated = set_markers(folder)
@@ -349,10 +375,8 @@ def read_p_folder(folder: Path, key: SetKey, root: Path) -> SampleSet:
         if sub.name not in index:
             problems.append(f"folder {printable(sub.name)!r} is not an ImageNet-1k WNID; ignored")
             continue
-        videos = sorted(
-            (p for p in sub.iterdir() if p.suffix == ".mp4" and p.is_file()), key=lambda p: natural_key(p.name)
-        )
-        samples.extend(Sample(str(v), index[sub.name], v.name) for v in videos)
+        videos, _ = _images_in(sub, extensions=(".mp4",))
+        samples.extend(Sample(sample_path(v), index[sub.name], v.name) for v in videos)
     synthesized, generated, outdated = set_markers(folder, root)
     return SampleSet(key, folder, samples, "p-videos", problems, synthesized, generated, outdated)
 
@@ -360,7 +384,8 @@ def read_p_folder(folder: Path, key: SetKey, root: Path) -> SampleSet:
 def expected_layout(testset: str) -> str:
     """The layout a set must have, printed when it is missing or wrong (a plugin's: its description)."""
     layouts = {
-        "val": "DATA_ROOT/val/<wnid>/<image>.JPEG (or flat images + LOC_val_solution.csv)",
+        "val": "DATA_ROOT/val/<wnid>/<image>.JPEG (or flat images + LOC_val_solution.csv, or "
+        "ILSVRC2012_img_val.tar + ILSVRC2012_devkit_t12.tar.gz)",
         "real": "DATA_ROOT/real.json (else --real-labels FILE, else timm's copy), plus val/",
         "v2": "DATA_ROOT/imagenetv2-matched-frequency-format-val/<0..999>/<image>.jpeg",
         "sketch": "DATA_ROOT/sketch/<wnid>/<image>.JPEG",
@@ -375,7 +400,10 @@ def expected_layout(testset: str) -> str:
         where = f"DATA_ROOT/{spec.dirs[0]}/" if spec is not None and spec.dirs else "a folder"
         detail = spec.description if spec is not None and spec.description else "see the plugin's documentation"
         return f"Expected: {where} ({detail}), or --path {testset}=DIR"
-    return f"Expected layout: {layouts[testset]}"
+    return (
+        f"Expected layout: {layouts[testset]}, extracted or as its archive (.tar, .tar.gz, .zip, read in place); "
+        f"or --path {testset}=SOURCE (archive, WebDataset shards, parquet, hf:ORG/NAME)"
+    )
 
 
 def val_file_number(key: str) -> int | None:

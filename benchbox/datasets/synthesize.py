@@ -27,11 +27,14 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def _resized_256(path: str):
+    import io
+
     from PIL import Image
 
+    from benchbox.datasets.loader import read_sample_bytes
     from benchbox.datasets.transforms import load_rgb, shorter_side_size
 
-    img = load_rgb(path)
+    img = load_rgb(io.BytesIO(read_sample_bytes(path, 1 << 30)))  # a file, or a member of a val tar
     return img.resize(shorter_side_size(img.width, img.height, 256), Image.BILINEAR)
 
 
@@ -128,9 +131,13 @@ def decode_mp4(path) -> list[np.ndarray]:
 
 
 def _val_images(val_dir: Path, limit: int | None) -> list[tuple[str, str]]:
+    from benchbox.datasets.catalog import VAL
     from benchbox.datasets.readers import read_image_folder
+    from benchbox.datasets.sources import open_source
+    from benchbox.records import SetKey
 
-    samples = read_image_folder(val_dir, "val")
+    source = open_source(val_dir)  # a folder, the val tar, shards or parquet
+    samples = source.read(VAL, SetKey("val")) if hasattr(source, "read") else read_image_folder(source, "val")
     from benchbox.datasets.catalog import imagenet_wnids
 
     wnids = imagenet_wnids()

@@ -7,6 +7,7 @@ evaluated, so memory does not grow with the set); a variant's `read()` returns i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from benchbox.datasets.catalog import (
     C_CATEGORIES,
@@ -26,8 +27,13 @@ from benchbox.datasets.readers import (
     read_p_folder,
     read_wnid_folders,
 )
+from benchbox.datasets.sources import open_source
+from benchbox.datasets.sources.archives import ARCHIVE_SUFFIXES
+from benchbox.datasets.sources.parquet import ParquetSource
+from benchbox.datasets.sources.shards import ShardSource
 from benchbox.errors import UserError, printable
 from benchbox.records import SetKey
+from benchbox.vocabulary import Layout
 
 
 def c_corruption_dirs(root: Path) -> dict[str, Path]:
@@ -45,11 +51,27 @@ def _image_variants(spec: TestSet, folder: Path) -> list[VariantSource]:
     return [VariantSource(SetKey(spec.name), folder, lambda: read_image_folder(folder, spec.name))]
 
 
-def _v2_variants(spec: TestSet, folder: Path, data_root: Path | None, override: Path | None) -> list[VariantSource]:
-    return [
-        VariantSource(SetKey("v2", variant), path, lambda v=variant, p=path: read_numeric_folders(p, SetKey("v2", v)))
-        for variant, path in v2_variant_dirs(data_root, override).items()
-    ]
+def _v2_variants(spec: TestSet, folder, data_root: Path | None, override: Any) -> list[VariantSource]:
+    variants = []
+    for variant, source in v2_variant_dirs(data_root, override).items():
+        key = SetKey("v2", variant)
+        if isinstance(source, (ShardSource, ParquetSource)):
+            variants.append(VariantSource(key, Path(str(source)), lambda s=source, k=key: s.read(spec, k)))
+        else:
+            variants.append(VariantSource(key, source, lambda p=source, k=key: read_numeric_folders(p, k)))
+    return variants
+
+
+def _sample_source_variants(spec: TestSet, source) -> list[VariantSource]:
+    """A set given as WebDataset shards or parquet: one variant (ImageNet-C and -P come as folders or tars)."""
+    if spec.layout in (Layout.C, Layout.P) or spec.locate is not None:
+        raise UserError(
+            f"{spec.title} is read from its folder layout (extracted, or its tars read in place), not from "
+            f"{str(source)!r}.",
+            expected_layout(spec.name),
+        )
+    key = SetKey(spec.name)
+    return [VariantSource(key, Path(str(source)), lambda: source.read(spec, key))]
 
 
 def _c_variants(spec: TestSet, root: Path) -> list[VariantSource]:
@@ -90,9 +112,9 @@ def _unknown_in(folder: Path, known: set[str]) -> list[str]:
     ]
 
 
-def _subfolders(folder: Path) -> list[Path]:
+def _subfolders(folder) -> list:
     try:
-        return sorted(p for p in Path(folder).iterdir() if p.is_dir())
+        return sorted(p for p in folder.iterdir() if p.is_dir())
     except OSError:
         return []
 
@@ -120,11 +142,14 @@ def set_variants(
     if spec.scored_from_needed:  # ReaL: scored from val's predictions
         return [] if all(located.get(n) is not None for n in spec.needs) else None
     if spec.layout == "v2":
-        return _v2_variants(spec, located.get("v2"), data_root, overrides.get("v2")) or None
+        override = located.get("v2") if "v2" in overrides else None
+        return _v2_variants(spec, None, data_root, override) or None
     folder = located.get(spec.name)
     if folder is None:
         return None
-    if not Path(folder).is_dir():
+    if isinstance(folder, (ShardSource, ParquetSource)):
+        return _sample_source_variants(spec, folder)
+    if not folder.is_dir():
         raise UserError(f"{spec.title}: {printable(folder)} is not a folder.", expected_layout(spec.name))
     if spec.locate is not None:  # a plugin's own layout
         return spec.locate(Path(folder)) or None
@@ -135,13 +160,15 @@ def set_variants(
     return _image_variants(spec, folder)
 
 
-def locate(data_root: Path | None, overrides: dict[str, Path] | None = None) -> dict[str, Path | None]:
-    """Where each set lives: `--path SET=DIR` first, then the standard names under the data root."""
+def locate(data_root: Path | None, overrides: dict[str, Path] | None = None) -> dict[str, Any]:
+    """Where each set lives: `--path SET=SOURCE` first, then the standard names under the data root, as folders
+    or as archives of those names (`imagenet-a.tar`, `ILSVRC2012_img_val.tar`, `ImageNet-Sketch.zip`). Values are
+    what benchbox.datasets.sources.open_source makes of them (a folder, an archive tree, shards, parquet)."""
     overrides = overrides or {}
-    found: dict[str, Path | None] = {}
+    found: dict[str, Any] = {}
     for name, spec in TESTSETS.items():
         if name in overrides:
-            found[name] = Path(overrides[name])
+            found[name] = Path(overrides[name]) if name == "real" else open_source(overrides[name])
             continue
         found[name] = None
         if data_root is None:
@@ -150,22 +177,38 @@ def locate(data_root: Path | None, overrides: dict[str, Path] | None = None) -> 
             candidate = data_root / "real.json"
             found[name] = candidate if candidate.is_file() else None
             continue
-        for rel in spec.dirs:
-            if (data_root / rel).is_dir():
-                found[name] = data_root / rel
-                break
+        candidate = _under_root(data_root, spec.dirs)
+        if candidate is not None:
+            found[name] = open_source(candidate)
     return found
 
 
-def v2_variant_dirs(data_root: Path | None, override: Path | None) -> dict[str, Path]:
+def _under_root(data_root: Path, names: tuple[str, ...]) -> Path | None:
+    """The first of a set's names under a data root, as a folder or as an archive of that name."""
+    for rel in names:
+        if (data_root / rel).is_dir():
+            return data_root / rel
+    for rel in names:
+        # imagenet-a.tar, imagenetv2-matched-frequency.tar.gz, ImageNet-Sketch.zip (which holds sketch/)
+        for stem in dict.fromkeys((rel, rel.removesuffix("-format-val"), rel.split("/")[0])):
+            for suffix in ARCHIVE_SUFFIXES:
+                if (data_root / f"{stem}{suffix}").is_file():
+                    return data_root / f"{stem}{suffix}"
+    return None
+
+
+def v2_variant_dirs(data_root: Path | None, override: Any) -> dict[str, Any]:
     """ImageNetV2 variants present: all three under a data root, or the one folder given with --path."""
     if override is not None:
-        name = next((v for v, dirs in V2_VARIANTS.items() if override.name in dirs), "matched-frequency")
+        shown = str(override)
+        name = next(
+            (v for v, dirs in V2_VARIANTS.items() if any(d.removesuffix("-format-val") in shown for d in dirs)),
+            "matched-frequency",
+        )
         return {name: override}
     found = {}
     for variant, dirs in V2_VARIANTS.items():
-        for rel in dirs:
-            if data_root is not None and (data_root / rel).is_dir():
-                found[variant] = data_root / rel
-                break
+        candidate = _under_root(data_root, dirs) if data_root is not None else None
+        if candidate is not None:
+            found[variant] = open_source(candidate)
     return found

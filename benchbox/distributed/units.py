@@ -114,7 +114,9 @@ def run_unit(unit: dict[str, Any], samples, payload: dict[str, Any]) -> dict[str
 
     host = socket.gethostname()
     first = samples.samples[unit["start"]].path
-    if not os.path.exists(first):
+    from benchbox.datasets.sources import source_exists
+
+    if not source_exists(first):
         root = printable(samples.root)
         return {"error": f"{printable(first)} is not visible on node {host}: every node must see {root} at that path"}
     unit = {**unit, "threads": unit["threads"] or local_threads()}

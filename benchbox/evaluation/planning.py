@@ -106,20 +106,12 @@ def samples_digest(samples: SampleSet, by_content: bool = False) -> str:
     """What decides a cell's predictions about its images, for its content key: each file's resolved path
     (however it was typed), label, size and modification time; with `by_content` (--rehash) the hash of its
     bytes instead of size and time, so a file replaced by another of the same size and time is seen too."""
-    from benchbox.datasets.cache import content_digest
+    from benchbox.datasets.sources import fingerprint
 
     digest = hashlib.sha256()
+    stats: dict[str, str] = {}
     for s in samples.samples:
-        path = os.path.realpath(s.path)
-        try:
-            if by_content:
-                with open(path, "rb") as handle:
-                    meta = content_digest(handle.read())
-            else:
-                stat = os.stat(path)
-                meta = f"{stat.st_size}:{stat.st_mtime_ns}"
-        except OSError:
-            meta = "missing"
+        path, meta = fingerprint(s.path, by_content, stats)
         digest.update(os.fsencode(path) + f"\0{s.label}\0{meta}\n".encode())
     return digest.hexdigest()[:16]
 

@@ -17,7 +17,7 @@ from benchbox.errors import UserError, printable
 
 def select_calibration_files(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """`count` images from an ImageNet-style folder (class-balanced round robin) or a flat folder, seeded."""
-    from benchbox.datasets.readers import IMAGE_EXTENSIONS, natural_key
+    from benchbox.datasets.sources.tree import IMAGE_EXTENSIONS, natural_key
 
     if not folder.is_dir():
         raise UserError(f"Calibration folder {printable(folder)} does not exist.", "Pass --calib-data DIR with images.")
