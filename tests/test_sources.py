@@ -449,3 +449,39 @@ def test_what_cannot_be_fetched_or_verified_says_so(published, tmp_path, monkeyp
     assert code == 0 and (tmp_path / "given" / "imagenet-a.tar").is_file()  # a manual download, verified
     code, output = _fetch("a", "--to", tmp_path / "given", "--from", archives / "imagenet-r.tar")
     assert code == 2 and "not one of a's archives" in output
+
+
+def test_hf_names_a_dataset_in_the_local_hub_cache_and_never_downloads(folders, tmp_path):
+    """hf:ORG/NAME:SPLIT resolved offline from a hub cache laid out as the hub lays it out (refs/main ->
+    snapshots/<commit>/data/<split>-*.parquet); a dataset that is not cached is one line naming the fetch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from conftest import run_cli
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "datasets--acme--tiny-imagenet"
+    data = repo / "snapshots" / commit / "data"
+    data.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    files = sorted((folders / "val").rglob("*.JPEG"))
+    index = wnid_to_index()
+    for split, chosen in (("validation", files), ("train", files[:2])):
+        table = pa.table(
+            {
+                "image": [{"bytes": p.read_bytes(), "path": p.name} for p in chosen],
+                "label": [index[p.parent.name] for p in chosen],
+            }
+        )
+        pq.write_table(table, data / f"{split}-00000-of-00001.parquet")
+    env = {"HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    listed = run_cli("datasets", "--path", "val=hf:acme/tiny-imagenet", "--json", tmp_path / "s.json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    row = next(r for r in json.loads((tmp_path / "s.json").read_text())["sets"] if r["set"] == "val")
+    assert row["format"].startswith("parquet") and row["count"] == len(files)  # val picks the validation split
+    train = run_cli("datasets", "--path", "val=hf:acme/tiny-imagenet:train", "--json", tmp_path / "t.json", env=env)
+    row = next(r for r in json.loads((tmp_path / "t.json").read_text())["sets"] if r["set"] == "val")
+    assert train.returncode == 0 and row["count"] == 2
+    missing = run_cli("datasets", "--path", "val=hf:acme/not-cached", env=env)
+    assert missing.returncode == 2 and "not in the local cache" in missing.stderr and "fetch" in missing.stderr
+    assert "Traceback" not in missing.stderr
