@@ -95,9 +95,9 @@ def _split(values: dict[str, Any], options: list[Opt]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in names}
 
 
-def _check_json_target(path: Path | None) -> None:
+def _check_json_target(path: Path | None, flag: str = "--json", example: str = "results.json") -> None:
     if path is not None and path.is_dir():
-        raise UserError(f"--json {printable(path)} is a folder.", "Pass a file path, e.g. --json results.json.")
+        raise UserError(f"{flag} {printable(path)} is a folder.", f"Pass a file path, e.g. {flag} {example}.")
 
 
 def _write_json(path: Path | None, payload: dict) -> None:
@@ -175,6 +175,17 @@ def eval_(artifacts: Path, **values: Any) -> None:
 
         console.print(
             f"preprocessed-image cache: {result.cache.get('hits', 0)} hits, {result.cache.get('misses', 0)} decoded",
+            markup=False,
+        )
+    for name, stopped in result.sequential.items():
+        from benchbox.console import console
+
+        state = "decided" if stopped["decided"] else "not decided"
+        console.print(
+            f"--until-decided {name}: {state} after {stopped['n']:,} of {stopped['N']:,} per variant "
+            f"(alpha per gate {stopped['alpha_gate']:.2g}; "
+            + ", ".join(f"{status} {count}" for status, count in sorted(stopped["gates"].items()))
+            + ")",
             markup=False,
         )
     cost = _cost_rows(options.store, artifact)
@@ -492,11 +503,19 @@ def check(
     policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the verdict and every gate as JSON."),
     explain: bool = typer.Option(False, "--explain", help="Print each gate's arithmetic."),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Also write JUnit XML (a test case per gate and subject) for CI test reports."
+    ),
+    baseline_model: str | None = typer.Option(
+        None, "--baseline-model", help="Gate every other model against this one (NAME or NAME@ID-PREFIX)."
+    ),
     init_policy: Path | None = typer.Option(
         None, "--init-policy", help="Write the commented default policy to this file (to edit) and exit."
     ),
 ) -> None:
-    """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide (docs/policy.md)."""
+    """Readiness gates from a policy: exit 0 ready, 1 not ready, 2 cannot decide (docs/policy.md).
+
+    Example: benchbox check --store benchbox-results --explain --junit gates.xml"""
     from benchbox.reports.check import check_and_print
 
     if init_policy is not None:
@@ -506,7 +525,28 @@ def check(
         console.print(f"wrote {printable(write_default_policy(init_policy))}", markup=False)
         return
     _check_json_target(json_out)
-    raise typer.Exit(check_and_print(store, policy, json_out, explain))
+    _check_json_target(junit, "--junit", "gates.xml")
+    raise typer.Exit(check_and_print(store, policy, json_out, explain, junit, baseline_model))
+
+
+@app.command()
+def compare(
+    baseline: str = typer.Argument(..., help="The model the others are compared with (NAME or NAME@ID-PREFIX)."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store holding both models (read only)."),
+    policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the verdict and every gate as JSON."),
+    junit: Path | None = typer.Option(None, "--junit", help="Also write JUnit XML for CI test reports."),
+    explain: bool = typer.Option(False, "--explain", help="Print each gate's arithmetic."),
+) -> None:
+    """Model against model: every other model in the store against BASELINE on the same sets, engine and
+    precision, with the paired intervals and the policy's gates (exit 0 ready, 1 not ready, 2 cannot decide).
+
+    Example: benchbox compare resnet50-v1 --store benchbox-results --explain"""
+    from benchbox.reports.check import check_and_print
+
+    _check_json_target(json_out)
+    _check_json_target(junit, "--junit", "gates.xml")
+    raise typer.Exit(check_and_print(store, policy, json_out, explain, junit, baseline))
 
 
 store_app = typer.Typer(help="What the results store holds; forget what should no longer be judged.")

@@ -92,7 +92,7 @@ def print_cost_table(rows, title: str = "What each precision costs") -> None:
                     cells += ["", ""]
                     continue
                 cells += [_short(row.value), delta_text(row)]
-                n = str(row.n or "")
+                n = row.n_text
             table.add_row(*(escape(c) for c in cells), escape(n))
         console.print(table)
 

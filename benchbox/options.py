@@ -179,6 +179,14 @@ EVAL_OPTIONS = [
         "ImageNet-P normaliser for mFR/mT5D: a JSON file or a model name with fp32 ImageNet-P results in the store.",
     ),
     Opt("limit", "int", None, "Score an evenly spread subset of N images per set variant.", minimum=1),
+    Opt(
+        "until_decided",
+        "bool",
+        False,
+        "Stop scoring each set once every gate of the policy concerning it is decided (anytime-valid confidence "
+        "sequences; docs/policy.md). Needs the baseline precision and another in the same run.",
+    ),
+    Opt("policy", "path", None, "The policy --until-decided decides (default: the default policy)."),
     Opt("batch_size", "int", 32, "Images per inference batch.", minimum=1),
     Opt("workers", "int", None, "Decode threads (default: the CPU count, at most 8).", minimum=1),
     Opt("keep_logits", "bool", False, "Also store full float32 logits (4 KB per image per cell)."),

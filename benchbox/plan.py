@@ -230,7 +230,8 @@ def _run_model(plan: Plan, model, store, outcome: PlanOutcome, executor, on_prog
     for eval_options in plan.evals:
         for device in executor.settings.devices(eval_options.device) if executor else [eval_options.device]:
             try:
-                options = replace(eval_options, store=plan.out / "store", device=device)
+                policy = eval_options.policy or plan.policy  # --until-decided decides the plan's own policy
+                options = replace(eval_options, store=plan.out / "store", device=device, policy=policy)
                 result = Evaluator(artifact, store, options, on_progress, executor).run()
                 outcome.failures += result.failures
                 outcome.records += result.records

@@ -160,8 +160,9 @@ def test_predictions_are_bound_to_their_cell_not_to_a_run_number(tiny_artifact, 
 
     from benchbox.datasets.readers import read_image_folder
     from benchbox.datasets.transforms import EvalTransform
+    from benchbox.evaluation.planning import visit_order
 
-    samples = read_image_folder(tiny_images / "val", "val")
+    samples = visit_order(read_image_folder(tiny_images / "val", "val"))  # logits are stored in visit order
     transform = EvalTransform(other.data_config)
     batch = transform.normalize_batch([transform.crop(Image.open(s.path).convert("RGB")) for s in samples.samples])
     session = ort.InferenceSession(str(other.file_for("fp32")), providers=["CPUExecutionProvider"])

@@ -312,3 +312,82 @@ def test_init_policy_writes_a_commented_default_that_loads(tmp_path):
     assert 'decide = "interval"' in text and "# " in text and "[sets.a]" in text
     assert load_policy(target).gates["max_top1_drop"] == 1.0
     assert run_cli("check", "--init-policy", target).returncode == 2  # never overwrites
+
+
+@pytest.mark.parametrize(("wrong", "n", "expected"), [(0, 300, "pass"), (40, 400, "fail"), (1, 200, "undecided")])
+def test_check_junit_is_schema_valid_and_names_every_gate(tmp_path, wrong, n, expected):
+    """`check --junit`: one testcase per gate and subject, a failure with value, limit and interval for a failed
+    gate, skipped for "cannot decide" with the images it would take; valid against the JUnit schema."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    import xmlschema
+
+    store = val_store(tmp_path, n, wrong)
+    policy = tmp_path / "p.toml"
+    policy.write_text("[gates]\nmax_top1_drop = 1.0\nmin_agreement_top1 = 90.0\n")
+    out = tmp_path / "reports" / "gates.xml"
+    done = run_cli("check", "--store", store.directory, "--policy", policy, "--junit", out)
+    assert done.returncode == {"pass": 0, "fail": 1, "undecided": 2}[expected], done.stdout + done.stderr
+    xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd").validate(out)
+    root = ET.parse(out).getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    drop = cases["max_top1_drop m ort/fp16 val"]
+    agreement = cases["min_agreement_top1 m ort/fp16 val"]
+    assert agreement.find("failure") is None
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "m ort" and int(suite.get("tests")) == len(cases)
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["verdict"] == {"pass": "ready", "fail": "not-ready", "undecided": "cannot-decide"}[expected]
+    if expected == "pass":
+        assert drop.find("failure") is None and drop.find("skipped") is None
+        assert int(root.get("failures")) == 0
+    if expected == "fail":
+        message = drop.find("failure").get("message")
+        assert "vs limit 1.0" in message and "[" in message  # value, interval and limit
+        assert int(suite.get("failures")) == 1
+    if expected == "undecided":
+        message = drop.find("skipped").get("message")
+        assert message.startswith("cannot decide") and "images would decide it" in message
+
+
+def test_compare_models_uses_the_paired_intervals_and_the_policy(tmp_path):
+    """`benchbox compare BASE` and `check --baseline-model BASE`: another model on the same images at the same
+    engine and precision is gated against BASE; a copy is READY with zero deltas, a damaged copy NOT READY, and
+    two models on other images never pair."""
+    n, labels = 400, [3] * 400
+    store = ResultStore(tmp_path / "s")
+    for model, wrong in (("v1", 4), ("v1-copy", 4), ("v2-damaged", 44)):
+        for precision in ("fp32", "fp16"):
+            at = cell(precision, "val", model=model, model_id=f"id-{model}")
+            add_cell(store, at, summary(labels, accurate(n, wrong)), [("top1", 100.0 * (n - wrong) / n)])
+    policy = tmp_path / "p.toml"
+    policy.write_text("[gates]\nmax_top1_drop = 1.0\n")
+    done = run_cli("compare", "v1", "--store", store.directory, "--policy", policy, "--json", tmp_path / "v.json")
+    assert done.returncode == 1, done.stdout + done.stderr  # the damaged copy fails
+    gates = json.loads((tmp_path / "v.json").read_text())["gates"]
+    by_subject = {g["subject"]: g for g in gates if g["gate"] == "max_top1_drop"}
+    for precision in ("fp32", "fp16"):
+        same = by_subject[f"v1-copy ort/{precision} val"]
+        assert same["status"] == "pass" and same["value"] == 0.0
+        damaged = by_subject[f"v2-damaged ort/{precision} val"]
+        assert damaged["status"] == "fail" and damaged["value"] == pytest.approx(10.0)
+    assert "v1 ort/fp16 val" not in by_subject  # the baseline is not compared with itself
+    rows = Comparison(store, baseline_model="v1").rows()
+    assert {r.baseline for r in rows} == {"v1 ort/fp32", "v1 ort/fp16"} and {r.kind for r in rows} == {"model"}
+    # the copy alone: READY, through check --baseline-model as through compare
+    alone = ResultStore(tmp_path / "alone")
+    for model in ("v1", "v1-copy"):
+        at = cell("fp32", "val", model=model, model_id=f"id-{model}")
+        add_cell(alone, at, summary(labels, accurate(n, 4)), [("top1", 99.0)])
+    done = run_cli("check", "--store", alone.directory, "--policy", policy, "--baseline-model", "v1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # other images: never paired, cannot decide
+    other = ResultStore(tmp_path / "other")
+    add_cell(other, cell("fp32", "val", model="v1", model_id="id-v1"), summary(labels, accurate(n, 4)), [])
+    shifted = summary(labels, accurate(n, 4), sids=np.arange(10_000, 10_000 + n))
+    add_cell(other, cell("fp32", "val", model="v2", model_id="id-v2"), shifted, [])
+    done = run_cli("compare", "v1", "--store", other.directory, "--policy", policy)
+    assert done.returncode == 2 and "other images" in done.stdout, done.stdout
+    missing = run_cli("compare", "nope", "--store", other.directory, "--policy", policy)
+    assert missing.returncode == 2 and "no results of baseline model 'nope'" in missing.stdout, missing.stdout

@@ -75,9 +75,36 @@ class Estimate:
     hits: np.ndarray | None = None  # per-sample 0/1 of a plain accuracy, in the pair's aligned order
     higher_is_better: bool = True
     unit: str = "%"
+    bounds: tuple[float, float] | None = None  # range of one cluster's contribution, where the metric is a mean
 
     def value(self, weights: np.ndarray | None = None):
         return self.evaluate(weights)
+
+
+def contributions(estimate: Estimate, clusters: int, block: int = 256) -> np.ndarray | None:
+    """Per cluster, its share x_k of the metric when the metric is their plain mean (value(W) = W.x / W.1 for
+    every weight row W), else None. What a confidence sequence observes one image (or video) at a time: x_k is
+    the metric evaluated with all weight on cluster k, and the mean form is verified on random weights, so a
+    metric that is not a mean over clusters (ECE, AUPR, a cluster missing from a variant) is never treated as one."""
+    if estimate.bounds is None or clusters == 0:
+        return None
+    out = np.empty(clusters, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for start in range(0, clusters, block):
+            stop = min(start + block, clusters)
+            weights = np.zeros((stop - start, clusters), dtype=np.float32)
+            weights[np.arange(stop - start), np.arange(start, stop)] = 1.0
+            out[start:stop] = np.asarray(estimate.value(weights), dtype=np.float64)
+        if not np.isfinite(out).all():
+            return None
+        check = np.random.default_rng(clusters).random((2, clusters)).astype(np.float32)
+        expected = check @ out / check.sum(axis=1)
+        actual = np.asarray(estimate.value(check), dtype=np.float64)
+    scale = max(1.0, float(np.abs(out).max()))
+    if not np.allclose(actual, expected, rtol=1e-4, atol=1e-4 * scale):
+        return None
+    lo, hi = estimate.bounds
+    return np.clip(out, lo, hi)
 
 
 class Sums:
@@ -126,7 +153,7 @@ def proportion(
             return 100.0 * float(hits.sum()) / hits.size if hits.size else float("nan")
         return 100.0 * sums.mean(per_cluster, weights)
 
-    return Estimate(metric, variant, int(hits.size), evaluate, hits, higher_is_better)
+    return Estimate(metric, variant, int(hits.size), evaluate, hits, higher_is_better, bounds=(0.0, 100.0))
 
 
 def mean_of(

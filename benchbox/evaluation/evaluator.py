@@ -33,6 +33,7 @@ from benchbox.evaluation.planning import (
     plan_sets,
     samples_digest,
     set_digest,
+    visit_order,
 )
 from benchbox.evaluation.scoring import ScoreContext, scorer_for
 from benchbox.records import Cell, Record, SetKey, failure_record
@@ -50,6 +51,7 @@ class EvalResult:
     missing_sets: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     cache: dict[str, int] = field(default_factory=dict)
+    sequential: dict[str, dict[str, Any]] = field(default_factory=dict)  # set -> where --until-decided stopped
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class EvalResult:
             "warnings": self.warnings,
             "missing_sets": self.missing_sets,
             "failures": self.failures,
+            "sequential": self.sequential,
         }
 
 
@@ -96,6 +99,8 @@ class Evaluator:
         self._needed: dict[tuple[str, str, str], tuple[SampleSet, predict.CellPredictions, str]] = {}
         self._overlap_ids: dict[str, set[int]] = {}
         self._caches: list = []  # preprocessed-image caches used, trimmed once at the end
+        self._policy = None  # what --until-decided decides
+        self._sequential_sets = 0
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> EvalResult:
@@ -112,6 +117,7 @@ class Evaluator:
         plan = plan_sets(options, self.result.missing_sets, self.result.problems)
         check_scoring_inputs(plan, options, self.store)
         cells = self._create_cells(plan)
+        self._prepare_sequential(plan, cells)
         self._record_artifact()
         self._overlap_ids = calibration_ids(self.artifact, options.engines, options.precisions, options.device)
         if self.executor is not None:
@@ -219,19 +225,116 @@ class Evaluator:
         per_cell: dict[Cell, list[Record]] = {c.cell: [] for c in cells}
         keys: dict[Cell, list[str]] = {c.cell: [] for c in cells}
         flags: set[str] = set()
-        for source in variants:
-            samples = self._read(source)
+        stop = None
+        if self._is_sequential(spec, cells):  # every variant advances together, round by round
+            read = [s for s in (self._read(source) for source in variants) if s is not None]
+            stop = self._until_decided(spec, read, cells) if read else None
+            sources = iter(read)
+        else:
+            sources = (self._read(source) for source in variants)
+        for samples in sources:
             if samples is None:
                 continue
             flags |= set(samples.data_flags)
-            jobs = self._predict_variant(spec, samples, cells)
-            self._score_variant(spec, scorer, samples, jobs, per_cell, keys)
+            jobs = self._predict_variant(spec, samples, cells, stop.n if stop else None, fresh=stop is None)
+            self._score_variant(spec, scorer, samples, jobs, per_cell, keys, stop)
         if hasattr(scorer, "set_records"):
-            self._score_set(spec, scorer, cells, per_cell, keys, tuple(sorted(flags)))
+            self._score_set(spec, scorer, cells, per_cell, keys, tuple(sorted(flags)), stop)
+
+    # -- --until-decided -------------------------------------------------------------------------
+    def _prepare_sequential(self, plan, cells: list[_CellRunner]) -> None:
+        if not getattr(self.options, "until_decided", False):
+            return
+        from benchbox.reports.policy import load_policy
+
+        if self.executor is not None:
+            raise UserError("--until-decided runs on this machine only.", "Drop --ray, or drop --until-decided.")
+        self._policy = load_policy(self.options.policy)
+        self._sequential_sets = sum(1 for spec, _ in plan if self._is_sequential(spec, cells))
+        if not self._sequential_sets:
+            self.result.warnings.append(
+                f"--until-decided: no set can stop early (it needs {self._policy.baseline_precision} and a lower "
+                "precision on the same engine in this run, and sets no other set reads): every set runs to its end"
+            )
+
+    def _is_sequential(self, spec: TestSet, cells: list[_CellRunner]) -> bool:
+        """A set stops when decided only if this run pairs the baseline with another precision on one engine,
+        and no other set of the run reads it (val beside ReaL or C is scored in full)."""
+        if self._policy is None or spec.name not in self.options.sets.names:
+            return False
+        if spec.scored_from_needed or self._is_needed(spec.name):
+            return False
+        base = self._policy.baseline_precision
+        engines = {c.cell.engine for c in cells if c.cell.precision == base}
+        return any(c.cell.engine in engines and c.cell.precision != base for c in cells)
+
+    def _until_decided(self, spec: TestSet, read: list[SampleSet], cells: list[_CellRunner]):
+        """Score rounds of growing prefixes until the set's gates are decided; the Stop, or None when the set
+        ran to its end (its records are then a full pass's)."""
+        import numpy as np
+
+        from benchbox.evaluation import sequential
+        from benchbox.evaluation.planning import ORDER_SEED
+
+        policy = self._policy
+        total = max(len(s.samples) for s in read)
+        population = int(np.unique(np.concatenate([s.group_ids for s in read])).size)
+        alpha_set = policy.alpha / max(1, self._sequential_sets)
+        alpha_gate, gates, n, first = None, [], total, True
+        for n in sequential.round_sizes(total, self.options.batch_size, spec.videos):
+            members, memory = {}, {}
+            for samples in read:
+                jobs = self._predict_variant(spec, samples, cells, n, fresh=first)
+                if any(job.error is not None or job.result is None for job in jobs):
+                    return None  # a broken cell: the set runs as a full pass, where its failure is recorded
+                for job in jobs:
+                    self._prefix_member(spec, job, samples, n, population, members, memory)
+            first = False
+            if alpha_gate is None:  # the gate x subject pairs of the set, to split alpha over
+                gates = sequential.decide_prefix(spec, members, memory, policy, alpha_set)
+                alpha_gate = alpha_set / max(1, sequential.counted(gates))
+            gates = sequential.decide_prefix(spec, members, memory, policy, alpha_gate)
+            if sequential.decided(gates):
+                break
+        undecided = [g.subject for g in gates if g.status == "cannot decide"]
+        self.result.sequential[spec.name] = {
+            "n": min(n, total),
+            "N": total,
+            "decided": not undecided,
+            "alpha_gate": alpha_gate,
+            "gates": {g.status: sum(1 for x in gates if x.status == g.status) for g in gates},
+        }
+        if n >= total:
+            return None
+        return sequential.Stop(n, population, alpha_gate, ORDER_SEED, [g.to_json() for g in gates])
+
+    def _prefix_member(self, spec, job, samples, n: int, population: int, members: dict, memory: dict) -> None:
+        """One cell's prefix on one variant, as the comparison reads it (plus the sets it needs, scored in full)."""
+        from benchbox.evaluation import sequential
+        from benchbox.evaluation.planning import ORDER_SEED
+
+        cell = job.cell
+        key = f"{job.key}@{n}"
+        memory[key] = job.result.summary
+        info = {"n": n, "N": population, "seed": ORDER_SEED, "rule": sequential.RULE, "alpha_gate": None}
+        identity = identity_digest(job.result.summary)
+        ident = (cell.model, cell.model_id, cell.engine, cell.device, cell.precision, spec.name)
+        member = members.setdefault(ident, {"runs": {}, "needed": {}, "extra": {}})
+        member["runs"][samples.variant] = sequential.prefix_run(key, identity, n, samples.data_flags, info)
+        for name in spec.needs:
+            found = self._needed.get((cell.engine, cell.precision, name))
+            if found is not None:
+                needed_key = f"needed:{cell.engine}/{cell.precision}/{name}"
+                memory[needed_key] = found[1].summary
+                member["needed"][name] = {None: sequential.prefix_run(needed_key, found[2], 0, (), None)}
+        if spec.name == "p" and self.options.p_baseline and "p_baseline" not in member["extra"]:
+            from benchbox.evaluation.scoring.perturbation import load_baseline
+
+            member["extra"]["p_baseline"] = load_baseline(self.options, self.store, cell.engine)
 
     def _read(self, source: VariantSource) -> SampleSet | None:
         try:
-            samples = limit_samples(source.read(), self.options.limit)
+            samples = visit_order(limit_samples(source.read(), self.options.limit))
         except UserError as exc:  # one unreadable variant folder of a large set is reported, the rest go on
             self.result.problems.append(f"{source.key.label}: {exc.message}")
             return None
@@ -270,7 +373,7 @@ class Evaluator:
         for spec, variants in plan:
             for source in variants:
                 try:
-                    samples = limit_samples(source.read(), self.options.limit)
+                    samples = visit_order(limit_samples(source.read(), self.options.limit))
                 except UserError:
                     continue  # reported when the eval reaches the variant
                 if samples.samples:
@@ -289,14 +392,17 @@ class Evaluator:
             jobs.append(predict.CellJob(cell, key, cell_runner.activate, spec.summary, keep, digest=digest))
         return jobs
 
-    def _predict_variant(self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner]) -> list[predict.CellJob]:
+    def _predict_variant(
+        self, spec: TestSet, samples: SampleSet, cells: list[_CellRunner], stop: int | None = None, fresh: bool = True
+    ) -> list[predict.CellJob]:
+        """Every cell's predictions of the variant (of samples[:stop] when a sequential set stopped there)."""
         options = self.options
         transform = EvalTransform(self.artifact.data_config, resize=spec.resize)
         jobs = self.variant_jobs(spec, samples, cells)
         for job, cell_runner in zip(jobs, cells):
             if cell_runner.broken:
                 job.error = RuntimeError(f"skipped: this cell failed earlier ({cell_runner.broken})")
-            elif options.recompute and self.executor is None:  # a cluster run discarded them before submitting
+            elif options.recompute and fresh and self.executor is None:  # a cluster run discarded them already
                 self.store.discard_predictions(job.key)
         runnable = [job for job in jobs if job.error is None]
         progress = None
@@ -314,6 +420,7 @@ class Evaluator:
                 options.batch_size,
                 on_progress=progress,
                 max_bytes=self._max_bytes(),
+                stop=stop,
             )
         else:
             cache = self._cache(transform) if spec.resize else None
@@ -328,6 +435,7 @@ class Evaluator:
                 cache,
                 progress,
                 self._max_bytes(),
+                stop=stop,
             )
             if cache is not None:
                 self.result.cache["hits"] = self.result.cache.get("hits", 0) + cache.hits
@@ -336,6 +444,8 @@ class Evaluator:
         for job, cell_runner in zip(jobs, cells):
             if job.error is not None and not cell_runner.broken:
                 cell_runner.broken = f"{type(job.error).__name__}: {job.error}"
+            elif job.error is None and stop is not None and stop < len(samples.samples):
+                job.result = predict.prefix(self.store, job, stop, spec.videos)
         return jobs
 
     def _max_bytes(self) -> int:
@@ -347,7 +457,13 @@ class Evaluator:
         o = self.options
         return open_cache(o.cache_dir, o.no_cache, o.cache_size_gb, transform.cache_key())
 
-    def _score_variant(self, spec, scorer, samples, jobs, per_cell, keys) -> None:
+    def _score_variant(self, spec, scorer, samples, jobs, per_cell, keys, stop=None) -> None:
+        if stop is not None and stop.n < len(samples.samples):
+            import dataclasses
+
+            samples = dataclasses.replace(samples, samples=samples.samples[: stop.n])
+        else:
+            stop = None
         done = next((job.result.summary for job in jobs if job.error is None and job.result is not None), None)
         overlap = calibration_overlap(samples, self._overlap_ids, done)
         for precision, count in overlap.items():
@@ -361,7 +477,7 @@ class Evaluator:
             identity = identity_digest(job.result.summary)
             ctx = self._context(job.cell, identity, samples, job.result)
             records = flag(scorer.variant_records(ctx), samples, overlap)
-            run_id = self.store.start_run(job.key, "cell", job.cell, samples=identity)
+            key = job.key
             info = {
                 "samples": len(samples.samples),
                 "unreadable": len(job.result.unreadable),
@@ -369,6 +485,12 @@ class Evaluator:
                 "flags": list(samples.data_flags),
                 **job.info,
             }
+            if stop is not None:  # a prefix: its own key and predictions, the stopping rule in info and records
+                key = content_key({"prefix": job.key, "n": stop.n})
+                predict.save_prefix(self.store, key, job.result, spec.videos, job.groups)
+                info["sequential"] = stop.info()
+                records = _sequential_records(records, stop)
+            run_id = self.store.start_run(key, "cell", job.cell, samples=identity)
             self.store.finish_run(run_id, records, info)
             self._report(spec, records)
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]
@@ -377,7 +499,7 @@ class Evaluator:
                     (printable(samples.samples[i].path), e) for i, e in job.result.unreadable
                 ]
             per_cell[job.cell.at(None)].extend(records)
-            keys[job.cell.at(None)].append(job.key)
+            keys[job.cell.at(None)].append(key)
             if self._is_needed(spec.name):
                 self._needed[(job.cell.engine, job.cell.precision, spec.name)] = (samples, job.result, identity)
 
@@ -411,7 +533,7 @@ class Evaluator:
         if spec.name in self.options.sets.names:
             self.result.records += records
 
-    def _score_set(self, spec, scorer, cells, per_cell, keys, flags) -> None:
+    def _score_set(self, spec, scorer, cells, per_cell, keys, flags, stop=None) -> None:
         for cell_runner in cells:
             cell = cell_runner.cell.at(SetKey(spec.name))
             variant_records = per_cell[cell_runner.cell]
@@ -433,9 +555,22 @@ class Evaluator:
             self.result.problems += [p for p in ctx.problems if p not in self.result.problems]
             if not records:
                 continue
+            info = {"variants": len(keys[cell_runner.cell]), **ctx.info}
+            if stop is not None:
+                records, info["sequential"] = _sequential_records(records, stop), stop.info()
             run_id = self.store.start_run(content_key(parts), "set", cell, samples=digest)
-            self.store.finish_run(run_id, records, {"variants": len(keys[cell_runner.cell]), **ctx.info})
+            self.store.finish_run(run_id, records, info)
             self._report(spec, records)
+
+
+def _sequential_records(records: list[Record], stop) -> list[Record]:
+    """Records of a stopped set say so: a `sequential` flag, and n, N, the order seed and the rule in extra."""
+    out = []
+    for record in records:
+        record = record.with_flags("sequential")
+        record.extra["sequential"] = stop.info()
+        out.append(record)
+    return out
 
 
 def check_option_files(options) -> None:

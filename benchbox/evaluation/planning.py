@@ -102,6 +102,32 @@ def limit_samples(samples: SampleSet, limit: int | None) -> SampleSet:
     return dataclasses.replace(samples, samples=chosen)
 
 
+ORDER_SEED = 0  # the visit order's seed; recorded with every sequential result
+
+
+def visit_order(samples: SampleSet, seed: int = ORDER_SEED) -> SampleSet:
+    """The samples in the order every eval visits them: a pseudo-random permutation keyed by each sample's
+    underlying image (its group id), so every variant of ImageNet-C or -P visits the same images in the same order
+    and any prefix is a uniformly random subset of the set. A sequential (--until-decided) run stops after a
+    prefix of this order; a full pass is the same order to its end, so one resumes the other's chunks. Uniform,
+    not stratified by class: the confidence sequences of --until-decided are valid for sampling without
+    replacement in a uniformly random order (benchbox.metrics.sequential)."""
+    if len(samples.samples) < 2:
+        return samples
+    order = np.argsort(_mix(samples.group_ids, seed), kind="stable")
+    return dataclasses.replace(samples, samples=[samples.samples[i] for i in order])
+
+
+def _mix(values: np.ndarray, seed: int) -> np.ndarray:
+    """SplitMix64 of each value xor the seed: a fixed, well-spread 64-bit key per sample."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(values, dtype=np.uint64) ^ np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
 def samples_digest(samples: SampleSet, by_content: bool = False) -> str:
     """What decides a cell's predictions about its images, for its content key: each file's resolved path
     (however it was typed), label, size and modification time; with `by_content` (--rehash) the hash of its

@@ -242,19 +242,24 @@ def predict_images(
     cache: CropCache | None = None,
     on_progress: ProgressFn | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    stop: int | None = None,
 ) -> None:
-    """Fill each job's `result` (or `error`) from one decoding pass over an image variant."""
+    """Fill each job's `result` (or `error`) from one decoding pass over an image variant. With `stop` below the
+    variant's size, only samples[:stop] are predicted and stored as chunks (a sequential round): `result` stays
+    None and `prefix` reads them back."""
     total = len(samples.samples)
-    active = resume(store, jobs)
+    end = total if stop is None else min(stop, total)
+    active = [job for job in resume(store, jobs) if job.position < end or end == total]
     if not active:
         return
     start = min(job.position for job in active)
     if on_progress:
-        on_progress(start, total)
+        on_progress(start, end)
     none = empty(active[0].groups)
-    emit = _chunk_writer(store, chunk_samples, total, none)
-    _image_pass(active, samples, transform, batch_size, workers, start, total, cache, emit, on_progress, max_bytes)
-    _finish_all(store, active, total, none)
+    emit = _chunk_writer(store, chunk_samples, end, none)
+    if start < end:
+        _image_pass(active, samples, transform, batch_size, workers, start, end, cache, emit, on_progress, max_bytes)
+    _finish_all(store, active, end, none, final=end == total)
 
 
 def predict_videos(
@@ -266,24 +271,52 @@ def predict_videos(
     chunk_videos: int = 16,
     on_progress: ProgressFn | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    stop: int | None = None,
 ) -> None:
-    """ImageNet-P: per-frame top-5 of every video for every job, in chunks of `chunk_videos` videos."""
+    """ImageNet-P: per-frame top-5 of every video for every job, in chunks of `chunk_videos` videos (`stop`: as
+    predict_images)."""
     total = len(samples.samples)
-    active = resume(store, jobs)
+    end = total if stop is None else min(stop, total)
+    active = [job for job in resume(store, jobs) if job.position < end or end == total]
     if not active:
         return
-    emit = _chunk_writer(store, chunk_videos, total, FRAME_EMPTY)
+    emit = _chunk_writer(store, chunk_videos, end, FRAME_EMPTY)
     start = min(job.position for job in active)
-    _video_pass(active, samples, transform, batch_size, start, total, emit, on_progress, max_bytes)
-    _finish_all(store, active, total, FRAME_EMPTY)
+    if start < end:
+        _video_pass(active, samples, transform, batch_size, start, end, emit, on_progress, max_bytes)
+    _finish_all(store, active, end, FRAME_EMPTY, final=end == total)
 
 
-def _finish_all(store: ResultStore, active: list[CellJob], total: int, none: np.ndarray) -> None:
+def _finish_all(store: ResultStore, active: list[CellJob], end: int, none: np.ndarray, final: bool = True) -> None:
     for job in active:
         if job.error is None:
             if job.pending:
-                _flush(store, job, total, none)
-            _finish(store, job, none)
+                _flush(store, job, end, none)
+            if final:
+                _finish(store, job, none)
+
+
+def prefix(store: ResultStore, job: CellJob, stop: int, videos: bool = False) -> CellPredictions:
+    """A job's predictions of samples[:stop] from its stored chunks, or from its final predictions (a finished
+    cell read as a prefix)."""
+    final = store.load_final(job.key)
+    if final is not None:
+        whole = _unpack(final)
+    else:
+        _, files = store.chunk_files(job.key)
+        whole = _unpack(_pack([_chunk_part(store.load_chunk(job.key, f)) for f in files], _none(job, videos)))
+    position = whole.summary["video"] if videos else whole.summary["index"]
+    return CellPredictions(whole.summary[position < stop], [(i, e) for i, e in whole.unreadable if i < stop])
+
+
+def save_prefix(store: ResultStore, key: str, predictions: CellPredictions, videos: bool, groups=()) -> None:
+    """A stopped set's prefix predictions, stored under the prefix's own key (what report and check read)."""
+    part = {"summary": predictions.summary, "bad": predictions.unreadable, "logits": None}
+    store.save_final(key, _pack([part], FRAME_EMPTY if videos else empty(groups)))
+
+
+def _none(job: CellJob, videos: bool) -> np.ndarray:
+    return FRAME_EMPTY if videos else empty(job.groups)
 
 
 def predict_shard(

@@ -75,22 +75,43 @@ def print_verdict(result: VerdictResult, explain: bool = False, title: str | Non
     console.print(f"[bold {colour}]{result.verdict.words}[/]: {escape(result.why)}")
 
 
-def check_store(store: Path, policy: Path | None) -> VerdictResult:
-    """Decide the policy over a store opened read-only (no store: cannot decide, with why)."""
+def check_store(store: Path, policy: Path | None, baseline_model: str | None = None) -> VerdictResult:
+    """Decide the policy over a store opened read-only (no store: cannot decide, with why). `baseline_model`:
+    gate every other model against that one instead of each model's precisions against its baseline precision."""
+    from benchbox.reports.comparison import Comparison
     from benchbox.store import ResultStore
 
     rules = load_policy(policy)
     if not (Path(store) / "index.sqlite").is_file():
         return VerdictResult(Verdict.CANNOT_DECIDE, f"no results store at {printable(store)}", rules)
-    return decide(ResultStore(store, read_only=True), rules)
+    opened = ResultStore(store, read_only=True)
+    comparison = Comparison(opened, rules.baseline_precision, baseline_model=baseline_model)
+    result = decide(opened, rules, comparison=comparison)
+    if baseline_model is not None and not any(r.kind == "model" for r in result.cost):
+        from benchbox.vocabulary import Verdict as V
+
+        why = f"nothing to compare with {baseline_model}: no other model scored on the same sets and cells"
+        result.verdict, result.why = V.CANNOT_DECIDE, "; ".join([why, *comparison.problems[:1]])
+    return result
 
 
-def check_and_print(store: Path, policy: Path | None, json_path: Path | None = None, explain: bool = False) -> int:
-    """Run the gates on a store, print the verdict (and write --json), return the exit code."""
-    result = check_store(store, policy)
+def check_and_print(
+    store: Path,
+    policy: Path | None,
+    json_path: Path | None = None,
+    explain: bool = False,
+    junit_path: Path | None = None,
+    baseline_model: str | None = None,
+) -> int:
+    """Run the gates on a store, print the verdict (and write --json / --junit), return the exit code."""
+    result = check_store(store, policy, baseline_model)
     print_verdict(result, explain)
     if json_path is not None:
         write_verdict_json(json_path, result)
+    if junit_path is not None:
+        from benchbox.reports.junit import write_junit
+
+        write_junit(junit_path, result)
     return result.exit_code
 
 

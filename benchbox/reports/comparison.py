@@ -50,6 +50,8 @@ def _set_rank(testset: str | None) -> int:
     return set_rank(testset)
 
 
+BASELINE_KINDS = ("precision", "model")  # rows against the policy's baseline: gated and in the cost table
+
 COLUMNS = (
     "set", "variant", "metric", "engine", "model", "precision", "baseline", "value", "delta", "ci_low", "ci_high",
     "p_value", "n",
@@ -84,10 +86,18 @@ class CostRow:
     paired: bool = True
     reason: str = ""  # why it is not paired, or a note
     ratio: float | None = None  # latency, throughput, file size: value / baseline_value
-    kind: str = "precision"  # precision (lower precision vs baseline) or engine (later engine vs first)
+    kind: str = "precision"  # precision (vs the baseline precision), model (vs a baseline model), engine (info)
     generated: bool = False  # scored on generated images: only agreement means something
     batch_size: int | None = None
     set_size: int | None = None
+    sequential: bool = False  # scored until decided: n of set_size images, a confidence sequence
+
+    @property
+    def n_text(self) -> str:
+        """`n`, or `n/N` for a set that stopped once decided."""
+        if self.n is None:
+            return ""
+        return f"{self.n}/{self.set_size}" if self.sequential and self.set_size else str(self.n)
 
     @property
     def significant(self) -> bool:
@@ -297,10 +307,18 @@ class Comparison:
     """Builds the cost table of a store. `rows()` computes it (once); nothing here writes."""
 
     def __init__(
-        self, store, baseline_precision: str = "fp32", resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+        self,
+        store,
+        baseline_precision: str = "fp32",
+        resamples: int = BOOTSTRAP_RESAMPLES,
+        seed: int = BOOTSTRAP_SEED,
+        baseline_model: str | None = None,
     ) -> None:
+        """`baseline_model` (NAME or NAME@ID-PREFIX): compare every other model with it, engine by engine and
+        precision by precision, instead of each model's precisions with its baseline precision."""
         self.store = store
         self.baseline_precision = baseline_precision
+        self.baseline_model = baseline_model
         self.resamples = resamples
         self.seed = seed
         self.load = SummaryCache(store)
@@ -322,10 +340,11 @@ class Comparison:
         groups: dict[tuple, dict[str, tuple]] = {}
         keys = list(current.cells)
         keys += [k for k in current.set_runs if k[5] in TESTSETS and TESTSETS[k[5]].scored_from_needed]
+        keys = [k for k in keys if k[5] in TESTSETS]
+        if self.baseline_model is not None:
+            return self._compare_models(current, keys)
         for key in keys:
             model, model_id, engine, device, precision, testset = key
-            if testset not in TESTSETS:
-                continue
             groups.setdefault((model, model_id, device, testset), {})[f"{engine}/{precision}"] = key
         for (model, _, _, testset), members in sorted(groups.items(), key=_group_order):
             spec = TESTSETS[testset]
@@ -336,6 +355,48 @@ class Comparison:
                 except (OSError, KeyError, ValueError) as exc:
                     self.problems.append(f"{model} {testset}: the comparison could not be computed ({exc})")
         return rows
+
+    def _compare_models(self, current: CurrentCells, keys: list[tuple]) -> list[CostRow]:
+        """Every other model against the baseline model, on each set at each engine, precision and device."""
+        from benchbox.datasets.catalog import TESTSETS
+
+        base_identity = self._baseline_identity(keys)
+        if base_identity is None:
+            return []
+        groups: dict[tuple, list[tuple]] = {}
+        for key in keys:
+            groups.setdefault((key[3], key[5], key[2], key[4]), []).append(key)
+        rows: list[CostRow] = []
+        for (_, testset, _, _), members in sorted(groups.items(), key=lambda g: (_set_rank(g[0][1]), g[0])):
+            base = [k for k in members if k[:2] == base_identity]
+            others = sorted(k for k in members if k[:2] != base_identity)
+            if not base or not others:
+                continue
+            spec = TESTSETS[testset]
+            try:
+                sides = [self._side(current, k, spec) for k in others]
+                rows += self._compare_set(spec, self._side(current, base[0], spec), sides, "model")
+            except (OSError, KeyError, ValueError) as exc:
+                self.problems.append(f"{testset}: the comparison could not be computed ({exc})")
+        return rows
+
+    def _baseline_identity(self, keys: list[tuple]) -> tuple | None:
+        from benchbox.errors import UserError
+
+        name, _, prefix = str(self.baseline_model).partition("@")
+        found = sorted({k[:2] for k in keys if k[0] == name and str(k[1] or "").startswith(prefix)})
+        if not found:
+            known = sorted({k[0] for k in keys})
+            self.problems.append(
+                f"no results of baseline model {self.baseline_model!r} in the store (models: {', '.join(known)})"
+            )
+            return None
+        if len(found) > 1:
+            ids = ", ".join(f"{name}@{str(i)[:12]}" for _, i in found)
+            raise UserError(
+                f"Two models are named {name!r} in the store: {ids}.", "Name the baseline as NAME@ID-PREFIX."
+            )
+        return found[0]
 
     def _pairings(self, members: dict[str, tuple]) -> list[tuple[str, list[str], str]]:
         """(baseline, others, kind): lower precisions against the baseline precision on each engine, then later
@@ -384,7 +445,10 @@ class Comparison:
             for name, runs in side.needed.items()
         }
         extra = dict((side.set_run or {}).get("info") or {})
-        return SetData(cell, loaders(side.runs, base.runs if base else None), needed, extra)
+        data = SetData(cell, loaders(side.runs, base.runs if base else None), needed, extra)
+        if _sequential_info(base or side) and side.runs:
+            _restrict_needed(data)
+        return data
 
     def _clusters(self, data: SetData) -> Clusters:
         gids = [data.summary(v)["gid"] for v in data.variants]
@@ -414,16 +478,20 @@ class Comparison:
         agreement = [self._agreement(spec, scorer, base_data, self._set_data(o, base), clusters) for o in paired]
         resampled = self._resample(clusters, base_estimates, other_estimates, [a[0] if a else None for a in agreement])
         generated = _generated(base)
+        sequence = _sequence(base, base_data, clusters)
         for other, estimates, agree, draws in zip(paired, other_estimates, agreement, resampled):
             for key, estimate in estimates.items():
                 if key in base_estimates:
                     row = self._row(spec, base, other, base_estimates[key], estimate, draws, kind)
                     row.generated = generated
+                    if sequence is not None:
+                        sequence.apply(row, base_estimates[key], estimate)
                     rows.append(row)
             for estimate in agree:
-                rows.append(
-                    self._agreement_row(spec, base, other, estimate, draws if estimate.variant is None else {}, kind)
-                )
+                row = self._agreement_row(spec, base, other, estimate, draws if estimate.variant is None else {}, kind)
+                if sequence is not None:
+                    sequence.apply_agreement(row, estimate)
+                rows.append(row)
         return rows
 
     def _agreement(self, spec, scorer, base: SetData, other: SetData, clusters: Clusters) -> list[Estimate]:
@@ -487,7 +555,7 @@ class Comparison:
             "model_id": model_id,
             "device": device,
             "precision": precision,
-            "baseline": _label(base.cell),
+            "baseline": f"{base.cell[0]} {_label(base.cell)}" if kind == "model" else _label(base.cell),
             "kind": kind,
         }
 
@@ -565,6 +633,89 @@ class Comparison:
             )
             for metric in (*metrics, "agreement_top1")
         ]
+
+
+class _Sequence:
+    """A set scored sequentially (--until-decided): its rows get the confidence sequence of the stopping rule
+    instead of a fixed-n interval, at the share of alpha the run gave each gate, over the clusters in the order
+    they were visited."""
+
+    def __init__(self, info: dict[str, Any], order: np.ndarray, clusters: int) -> None:
+        self.info, self.order, self.clusters = info, order, clusters
+        self.alpha = float(info["alpha_gate"])
+        self.population = int(info["N"])
+
+    def _method(self) -> str:
+        where = f"{self.clusters} of {self.population}"
+        return f"confidence sequence (betting, alpha {self.alpha:.2g}, {where})"
+
+    def apply(self, row: CostRow, base: Estimate, other: Estimate) -> None:
+        from benchbox.evaluation.estimates import contributions
+        from benchbox.metrics.sequential import difference_sequence
+
+        row.set_size, row.sequential, row.n = self.population, True, self.clusters
+        if row.delta is None or base.bounds is None:
+            row.ci_low = row.ci_high = None
+            return
+        xb, xo = contributions(base, self.clusters), contributions(other, self.clusters)
+        if xb is None or xo is None:
+            row.ci_low = row.ci_high = None
+            row.reason = "not a mean over images: no confidence sequence (the set must run to its end)"
+            return
+        lo, hi = base.bounds
+        row.ci_low, row.ci_high = difference_sequence((xo - xb)[self.order], hi - lo, self.alpha, self.population)
+        row.p_value = None
+        row.method = self._method()
+
+    def apply_agreement(self, row: CostRow, agree: Estimate) -> None:
+        from benchbox.evaluation.estimates import contributions
+        from benchbox.metrics.sequential import range_sequence
+
+        row.set_size, row.sequential, row.n = self.population, True, self.clusters
+        x = contributions(agree, self.clusters)
+        if x is None:
+            row.value_ci = None
+            return
+        row.value_ci = range_sequence(x[self.order], 0.0, 100.0, self.alpha, self.population)
+        row.method = self._method()
+
+
+def _sequential_info(side: _Side) -> dict[str, Any] | None:
+    return next((((r.get("info") or {}).get("sequential")) for r in side.runs.values()), None)
+
+
+def _restrict_needed(data: SetData) -> None:
+    """A sequentially scored set reads its needed sets (clean val for relative mCE) on its own images only: the
+    images it visited, so every image's share of the metric is its own and the set's figure stays a mean over them."""
+    own: list[np.ndarray] = []
+
+    def gids() -> np.ndarray:
+        if not own:
+            own.append(np.unique(np.concatenate([data.summary(v)["gid"] for v in data.variants])))
+        return own[0]
+
+    for needed in data.needed.values():
+        for variant, load in list(needed.loaders.items()):
+
+            def restricted(load=load):
+                summary = load()
+                return summary[np.isin(summary["gid"], gids())]
+
+            needed.loaders[variant] = restricted
+
+
+def _sequence(side: _Side, data: SetData, clusters: Clusters) -> _Sequence | None:
+    """The sequential stopping record of a set's baseline cell, with its clusters' visit order; None for a
+    full pass."""
+    info = _sequential_info(side)
+    if not info or len(clusters) == 0:
+        return None
+    first = np.full(len(clusters), np.iinfo(np.int64).max, dtype=np.int64)
+    for variant in data.variants:
+        summary = data.summary(variant)
+        field_name = "video" if "video" in (summary.dtype.names or ()) else "index"
+        np.minimum.at(first, clusters.index(summary["gid"]), summary[field_name].astype(np.int64))
+    return _Sequence(info, np.argsort(first, kind="stable"), len(clusters))
 
 
 def _generated(side: _Side) -> bool:

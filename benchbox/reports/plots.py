@@ -65,7 +65,7 @@ def forest_plots(cost_rows, policy) -> list[tuple[str, str]]:
     groups: dict[tuple, list] = {}
     for row in cost_rows:
         usable = row.paired and row.delta is not None and not row.generated
-        if row.kind == "precision" and row.headline and row.set and usable:
+        if row.kind in ("precision", "model") and row.headline and row.set and usable:
             groups.setdefault((row.model, row.engine, row.device, row.set), []).append(row)
     out = []
     for (model, engine, device, testset), rows in groups.items():

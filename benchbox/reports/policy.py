@@ -73,7 +73,7 @@ GATES: dict[str, GateSpec] = {
               minimum=0, explain="benchbox lint errors of the files TensorRT would consume"),
     )
 }  # fmt: skip
-TOP_LEVEL = ("baseline_precision", "decide", "gates", "sets")
+TOP_LEVEL = ("baseline_precision", "decide", "alpha", "gates", "sets")
 
 
 @dataclass
@@ -85,6 +85,7 @@ class Policy:
     baseline_precision: str = "fp32"
     decide: str = "interval"
     source: str = "default policy"
+    alpha: float = 0.05  # --until-decided: the chance of any wrong sequential decision in a run, at most
 
     def limit(self, gate: str, testset: str | None) -> Any:
         """The gate's value for a set: the set's own when it has one, else the global one (None: not gated)."""
@@ -103,6 +104,7 @@ class Policy:
             "source": self.source,
             "baseline_precision": self.baseline_precision,
             "decide": self.decide,
+            "alpha": self.alpha,
             "gates": self.gates,
             "sets": self.sets,
         }
@@ -139,6 +141,11 @@ def load_policy(path: Path | None) -> Policy:
         raw.get("decide", "interval"),
         f"policy {where}",
     )
+    alpha = convert(
+        Opt("alpha", "float", 0.05, "error rate of --until-decided", positive=True, maximum=0.5),
+        raw.get("alpha", 0.05),
+        f"policy {where}",
+    )
     gates_raw = raw.get("gates", {})
     sets_raw = raw.get("sets", {})
     if not isinstance(gates_raw, dict) or not isinstance(sets_raw, dict):
@@ -163,7 +170,7 @@ def load_policy(path: Path | None) -> Policy:
                     f"{gate} in [sets.{name}] of policy {where} does not concern {name}: it gates "
                     f"{', '.join(spec.sets)}."
                 )
-    return Policy(gates, sets, base, decide, "default policy" if path is None else where)
+    return Policy(gates, sets, base, decide, "default policy" if path is None else where, alpha)
 
 
 def _gates(table: dict[str, Any], where: str) -> dict[str, Any]:

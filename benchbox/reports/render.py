@@ -44,7 +44,7 @@ def _gate_limit(gate) -> str:
 
 def _cost_n(entry: dict[str, Any]) -> str:
     rows = [r for r in entry["cells"].values() if r is not None]
-    return str(rows[-1].n) if rows and rows[-1].n else ""
+    return rows[-1].n_text if rows else ""
 
 
 def tables(data: dict[str, Any]) -> dict[str, dict[str, list]]:
@@ -98,7 +98,7 @@ def _compared(rows, kind: str) -> dict[str, list]:
                 _fmt(r.value) + _interval(r.value_ci),
                 _fmt(r.baseline_value) + _interval(r.baseline_ci),
                 delta_text(r) if r.metric != "agreement_top1" else "",
-                str(r.n or ""),
+                r.n_text,
             ]
         )
     return {"header": header, "rows": out}

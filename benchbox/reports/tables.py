@@ -262,7 +262,7 @@ def cost_tables(rows, headline_only: bool = True) -> list[dict[str, Any]]:
     latency, throughput and file size against the baseline where benched."""
     groups: dict[tuple, dict[str, Any]] = {}
     for row in rows:
-        if row.kind != "precision" or (headline_only and not row.headline and row.set is not None):
+        if row.kind not in ("precision", "model") or (headline_only and not row.headline and row.set is not None):
             continue
         if row.generated and row.metric != "agreement_top1":
             continue  # generated images: their labels mean nothing (the agreement table has them)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchbox.records import Record
-from benchbox.reports.comparison import Comparison, CostRow, deployment_rows, sort_key
+from benchbox.reports.comparison import BASELINE_KINDS, Comparison, CostRow, deployment_rows, sort_key
 from benchbox.reports.policy import GATES, LATENCY_GATE, Policy
 from benchbox.vocabulary import GateStatus, Verdict
 
@@ -120,7 +120,7 @@ def _comparison_gates(name: str, spec, rows: list[CostRow], records: list[Record
     generated = _generated(records)
     metrics = ("top1", "real_top1") if spec.metric == "top1" else (spec.metric,)
     for row in rows:
-        if row.kind != "precision" or row.metric not in metrics or (spec.sets and row.set not in spec.sets):
+        if row.kind not in BASELINE_KINDS or row.metric not in metrics or (spec.sets and row.set not in spec.sets):
             continue
         if row.metric == "top1" and not (row.headline or row.set == "v2") or row.variant == "val-200-clean":
             continue
@@ -229,7 +229,7 @@ def _arithmetic(row: CostRow, direction: str, change: float, gate: Gate) -> str:
     method = f" ({row.method})" if row.method else ""
     return (
         f"{row.metric} {row.baseline} {_f(row.baseline_value)}, {row.engine}/{row.precision} {_f(row.value)}: "
-        f"{direction} = {op} = {change:+.4g}{interval}{method} vs limit {gate.limit} on n={row.n}"
+        f"{direction} = {op} = {change + 0.0:+.4g}{interval}{method} vs limit {gate.limit} on n={row.n}"
     )
 
 
@@ -357,7 +357,7 @@ def _verdict(gates: list[Gate], records: list[Record], policy: Policy, rows=()) 
     if not records and not rows:
         return Verdict.CANNOT_DECIDE, "the store holds no results"
     base = policy.baseline_precision
-    compared = any(r.kind == "precision" and r.baseline.endswith(f"/{base}") for r in rows)
+    compared = any(r.kind in BASELINE_KINDS and r.baseline.endswith(f"/{base}") for r in rows)
     if not compared and not any(r.cell.precision == base and r.cell.testset and r.metric != "failed" for r in records):
         return Verdict.CANNOT_DECIDE, f"no {base} baseline results in the store"
     failed = [g for g in gates if g.status == GateStatus.FAIL]

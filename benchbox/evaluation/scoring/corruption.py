@@ -80,6 +80,18 @@ def set_records(ctx: ScoreContext, variant_records: list[Record]) -> list[Record
     return records
 
 
+def _extremes(keys: list[tuple[str, int]]) -> dict[str, tuple[float, float]]:
+    """The range of one image's share of mCE and relative mCE: both are affine in the image's 0/1 errors (each
+    corruption and severity, and clean), increasing in the corrupted ones and decreasing in the clean one, so
+    the ends are all-right and all-wrong (with the clean error at its opposite end for relative mCE)."""
+    out = {}
+    for name, corrupted, clean in (("low", 0.0, 1.0), ("high", 1.0, 0.0)):
+        figures = mce(corruption_errors(dict.fromkeys(keys, corrupted)), clean)
+        plain = mce(corruption_errors(dict.fromkeys(keys, corrupted)), None)
+        out[name] = {**figures, "mce": plain["mce"], "mce_partial": plain["mce_partial"]}
+    return {k: (float(out["low"][k]), float(out["high"][k])) for k in out["low"] if k != "n_corruptions"}
+
+
 def estimates(data: SetData, clusters: Clusters) -> list[Estimate]:
     """mCE, relative mCE and CE per corruption, resampled by image across every corruption and severity."""
     keys, error_sums, sums_of = [], [], []
@@ -132,10 +144,14 @@ def estimates(data: SetData, clusters: Clusters) -> list[Estimate]:
     n_images = int(counts.sum())
     partial = len({c for c, _ in keys}) < 15 or not all(i["complete"] for i in corruption_errors(errors(None)).values())
     mce_key = "mce_partial" if partial else "mce"
-    out = [Estimate("mce", None, n_images, lambda w: figures(w)["mce"][mce_key], None, False)]
+    extremes = _extremes(keys)
+    out = [Estimate("mce", None, n_images, lambda w: figures(w)["mce"][mce_key], None, False, bounds=extremes[mce_key])]
     if clean is not None:
         rel_key = "relative_mce_partial" if partial else "relative_mce"
-        out.append(Estimate("relative_mce", None, n_images, lambda w: figures(w)["mce"][rel_key], None, False))
+        bounds = extremes[rel_key]
+        relative = Estimate("relative_mce", None, n_images, lambda w: figures(w)["mce"][rel_key], None, False)
+        relative.bounds = bounds
+        out.append(relative)
     for corruption in dict.fromkeys(c for c, _ in keys):
         out.append(
             Estimate("ce", corruption, n_images, lambda w, c=corruption: figures(w)["per"][c]["ce"], None, False)

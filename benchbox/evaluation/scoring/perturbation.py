@@ -164,5 +164,9 @@ def estimates(data: SetData, clusters: Clusters) -> list[Estimate]:
             def normalised(w, position=position, key=key):
                 return normalised_mean({p: rates[p][0].mean(rates[p][position], w) for p in test}, baseline[key])
 
-            out.append(Estimate(metric, None, n, normalised, None, False))
+            bounds = None
+            if key == "flip_prob":  # a video's flip rate is a percentage: its share of mFR lies between these
+                ends = [normalised_mean(dict.fromkeys(test, end), baseline[key]) for end in (0.0, 100.0)]
+                bounds = (float(ends[0]), float(ends[1]))
+            out.append(Estimate(metric, None, n, normalised, None, False, bounds=bounds))
     return out
