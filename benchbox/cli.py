@@ -36,7 +36,7 @@ from benchbox.options import (
 )
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -127,7 +127,9 @@ ARTIFACTS = _argument("artifacts", Path, ..., "Artifact directory from benchbox 
     ],
 )
 def export(model: str, **values: Any) -> None:
-    """Export MODEL to ONNX artifacts (one per precision) with parity figures in manifest.json."""
+    """Export MODEL to ONNX artifacts (one per precision) with parity figures in manifest.json.
+
+    Example: benchbox export efficientnet_lite0 --precisions fp32,fp16 --out artifacts/lite0"""
     from benchbox.build import build_artifacts
     from benchbox.console import Steps, console, quiet_libraries
 
@@ -154,7 +156,9 @@ def export(model: str, **values: Any) -> None:
 
 @_command("eval", EVAL_OPTIONS, [ARTIFACTS])
 def eval_(artifacts: Path, **values: Any) -> None:
-    """Score an artifact on the test sets with each engine and precision (resumable)."""
+    """Score an artifact on the test sets with each engine and precision (resumable).
+
+    Example: benchbox eval artifacts/lite0 --data-root data --sets val --precisions fp32,fp16 --until-decided"""
     from benchbox.artifact import Artifact
     from benchbox.console import print_notes, print_records, progress_bars
     from benchbox.evaluation.evaluator import Evaluator, check_option_files
@@ -194,8 +198,23 @@ def eval_(artifacts: Path, **values: Any) -> None:
 
         print_cost_table(cost)
     _write_json(options.json, {**result.to_json(), "precision_cost": [row.to_json() for row in cost]})
+    _log_mlflow(options)
     if not any(r.metric not in ("failed", "unsupported") for r in result.records):
         raise typer.Exit(1)  # nothing was scored: every cell failed, or no variant had a readable image
+
+
+def _log_mlflow(options) -> None:
+    """--mlflow: the store's results to the tracking server, once the command's own work is stored."""
+    if not getattr(options, "mlflow", None):
+        return
+    from benchbox.console import console
+    from benchbox.tracking import log_store
+
+    logged = log_store(options.mlflow, options.store)
+    console.print(
+        f"mlflow: {len(logged['runs'])} run(s) under {logged['parent']}, {logged['new_metrics']} new metric(s)",
+        markup=False,
+    )
 
 
 def _cost_rows(store: Path, artifact) -> list:
@@ -210,7 +229,9 @@ def _cost_rows(store: Path, artifact) -> list:
 
 @_command("bench", BENCH_OPTIONS, [ARTIFACTS])
 def bench(artifacts: Path, **values: Any) -> None:
-    """Latency and throughput on synthetic input, in a loop of its own (never from an accuracy run)."""
+    """Latency and throughput on synthetic input, in a loop of its own (never from an accuracy run).
+
+    Example: benchbox bench artifacts/lite0 --precisions fp32 --batch-sizes 1 --duration 0.5"""
     from benchbox.artifact import Artifact
     from benchbox.bench import run_bench
     from benchbox.console import console, print_records, progress_bars
@@ -242,6 +263,7 @@ def bench(artifacts: Path, **values: Any) -> None:
     for failure in result.failures:
         console.print(f"failed cell: {failure}", markup=False)
     _write_json(options.json, result.to_json())
+    _log_mlflow(options)
     if result.measured == 0:
         raise typer.Exit(1)  # every cell failed or was unsupported: nothing was measured
 
@@ -266,7 +288,9 @@ def lint(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the findings as JSON."),
 ) -> None:
     """TensorRT readiness of every ONNX file of an artifact, on any CPU: operators, types, opset, Q/DQ rules,
-    dynamic batch, FP16 overflow. Exit 0 clean, 1 with errors."""
+    dynamic batch, FP16 overflow. Exit 0 clean, 1 with errors.
+
+    Example: benchbox lint artifacts/lite0"""
     from rich.markup import escape
     from rich.table import Table
 
@@ -323,7 +347,8 @@ def lint(
 
 
 datasets_app = typer.Typer(
-    help="Which test sets are present (any source: folders, archives, shards, parquet), and fetching them.",
+    help="Which test sets are present (any source: folders, archives, shards, parquet), and fetching them.\n\n"
+    "Example: benchbox datasets --data-root data",
     invoke_without_command=True,
 )
 app.add_typer(datasets_app, name="datasets")
@@ -336,7 +361,9 @@ def datasets(
     path: list[str] | None = typer.Option(None, help="SET=SOURCE for one set (repeatable)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the table as JSON."),
 ) -> None:
-    """Which test sets are present under a data root: format, counts against the official ones, problems."""
+    """Which test sets are present under a data root: format, counts against the official ones, problems.
+
+    Example: benchbox datasets --data-root data"""
     if ctx.invoked_subcommand is not None:
         return
     from rich.markup import escape
@@ -417,7 +444,9 @@ def make_c_command(
     seed: int = typer.Option(0, help="Base seed (per image and corruption seeds derive from it)."),
     workers: int = typer.Option(2, help="Processes."),
 ) -> None:
-    """Write a synthesized ImageNet-C tree (Resize 256, CenterCrop 224, corrupt, JPEG q85; seeded)."""
+    """Write a synthesized ImageNet-C tree (Resize 256, CenterCrop 224, corrupt, JPEG q85; seeded).
+
+    Example: benchbox make-c data/val data/imagenet-c --corruptions fog,contrast --severities 1,3 --limit 8"""
     from benchbox.console import console, progress_bars
     from benchbox.datasets.synthesize import make_c
 
@@ -452,7 +481,9 @@ def make_p_command(
     seed: int = typer.Option(0, help="Base seed."),
     workers: int = typer.Option(2, help="Processes."),
 ) -> None:
-    """Write synthesized ImageNet-P perturbation sequences as H.264 MP4 files (seeded)."""
+    """Write synthesized ImageNet-P perturbation sequences as H.264 MP4 files (seeded).
+
+    Example: benchbox make-p data/val data/imagenet-p --perturbations translate --limit 4"""
     from benchbox.console import console, progress_bars
     from benchbox.datasets.synthesize import make_p
 
@@ -483,7 +514,9 @@ def report(
     policy: Path | None = typer.Option(None, help="TOML policy for the verdict (default: benchbox's)."),
 ) -> None:
     """Write report.md, a self-contained report.html, results.json and results.csv from the store; print the
-    verdict and the cost table."""
+    verdict and the cost table.
+
+    Example: benchbox report --store benchbox-results --out benchbox-report"""
     from benchbox.console import console
     from benchbox.reports.check import check_store, print_verdict
     from benchbox.reports.report import build_report
@@ -541,7 +574,7 @@ def compare(
     """Model against model: every other model in the store against BASELINE on the same sets, engine and
     precision, with the paired intervals and the policy's gates (exit 0 ready, 1 not ready, 2 cannot decide).
 
-    Example: benchbox compare resnet50-v1 --store benchbox-results --explain"""
+    Example: benchbox compare efficientnet_lite0 --store benchbox-results --explain"""
     from benchbox.reports.check import check_and_print
 
     _check_json_target(json_out)
@@ -558,7 +591,9 @@ def store_list(
     store: Path = typer.Option(Path("benchbox-results"), help="Results store directory (read only)."),
     all_runs: bool = typer.Option(False, "--all", help="Also superseded and forgotten runs."),
 ) -> None:
-    """The runs of a store: id, kind, cell, status, when (the latest of each identity unless --all)."""
+    """The runs of a store: id, kind, cell, status, when (the latest of each identity unless --all).
+
+    Example: benchbox store list --store benchbox-results --all"""
     from rich.markup import escape
     from rich.table import Table
 
@@ -605,7 +640,10 @@ def store_forget(
     failed: bool = typer.Option(False, "--failed", help="Every failed run that nothing has superseded."),
     why: str = typer.Option("", help="Why (kept with the runs)."),
 ) -> None:
-    """Stop judging runs: they stay in the store, marked forgotten (when, why), and report/check skip them."""
+    """Stop judging runs: they stay in the store, marked forgotten (when, why), and report/check skip them.
+
+    Example: benchbox store forget --failed --store benchbox-results --why "rebuilt the engine"
+    """
     from benchbox.console import console
     from benchbox.store import ResultStore
 
@@ -623,7 +661,9 @@ def store_forget(
 
 @store_app.command("recover")
 def store_recover(store: Path = typer.Option(Path("benchbox-results"), help="Results store directory.")) -> None:
-    """Roll back what a stopped writer left half-done, so read-only commands can read the store."""
+    """Roll back what a stopped writer left half-done, so read-only commands can read the store.
+
+    Example: benchbox store recover --store benchbox-results"""
     from benchbox.console import console
     from benchbox.store import ResultStore
 
@@ -637,13 +677,16 @@ def run(
     ray: str | None = typer.Option(
         None, help="Run on a Ray cluster: auto, local, or the head's HOST:PORT (over the plan's [ray] address)."
     ),
+    mlflow: str | None = typer.Option(None, help="Also log the results to this MLflow tracking URI."),
 ) -> None:
-    """Run a whole comparison from a plan: export, eval, bench, report, check (resumable)."""
+    """Run a whole comparison from a plan: export, eval, bench, report, check (resumable).
+
+    Example: benchbox run examples/plan-sample.toml"""
     from benchbox.console import console, print_records, progress_bars
     from benchbox.plan import run_plan
 
     with progress_bars() as update:
-        outcome = run_plan(plan, update, lambda text: console.print(text, markup=False), ray=ray)
+        outcome = run_plan(plan, update, lambda text: console.print(text, markup=False), ray=ray, mlflow=mlflow)
     headline = ("top1", "top5", "real_top1", "aupr", "mce", "relative_mce", "mfr", "agreement_top1", "top1_delta")
     shown = [r for r in outcome.records if r.metric in headline and (r.cell.testset != "c" or not r.cell.variant)]
     print_records(shown, title="plan results")
@@ -655,7 +698,9 @@ def run(
 
 @app.command()
 def doctor() -> None:
-    """What this machine can run (CUDA, GPU, driver, TensorRT, ONNX Runtime providers), with advice."""
+    """What this machine can run (CUDA, GPU, driver, TensorRT, ONNX Runtime providers), with advice.
+
+    Example: benchbox doctor"""
     from rich.markup import escape
     from rich.table import Table
 
@@ -676,7 +721,9 @@ def demo(
     data_root: Path | None = typer.Option(None, help="Real data (e.g. ../shared/data/imagenet-sample)."),
     out: Path = typer.Option(Path("benchbox-demo"), help="Where the demo writes artifacts, store and report."),
 ) -> None:
-    """The whole pipeline on the bundled EfficientNet-Lite0, on CPU, with no downloads."""
+    """The whole pipeline on the bundled EfficientNet-Lite0, on CPU, with no downloads.
+
+    Example: benchbox demo"""
     from benchbox.demo import run_demo
 
     if data_root is not None and not data_root.is_dir():

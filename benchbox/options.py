@@ -92,6 +92,13 @@ def _common(engines_default: tuple[str, ...] = ("ort",)) -> list[Opt]:
         ),
         Opt("store", "path", Path("benchbox-results"), "Results store directory.", plan=False),
         Opt("json", "path", None, "Also write {'records': [...]} to this file.", plan=False),
+        Opt(
+            "mlflow",
+            "str",
+            None,
+            'Also log the store\'s results to this MLflow tracking URI (pip install -e ".[mlflow]").',
+            plan=False,
+        ),
     ]
 
 

@@ -32,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SECTIONS = ("output", "models", "export", "eval", "bench", "check", "ray")
+SECTIONS = ("output", "models", "export", "eval", "bench", "check", "ray", "tracking")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Plan:
     policy: Path | None
     ray: dict[str, Any] = field(default_factory=dict)  # the validated [ray] table (see distributed/settings.py)
     targets_trt: bool = False  # a model of this plan is meant for TensorRT (its lint is judged)
+    mlflow: str | None = None  # [tracking] mlflow: the tracking URI the plan's results are logged to
     calib_note: str | None = None  # said with INT8 calibration (the demo: which images, and that they are held out)
 
     @property
@@ -126,6 +127,11 @@ def load_plan(path: Path) -> Plan:
         )
         for i, table in enumerate(_tables(raw, "eval", where))
     )
+    tracking = _table(raw, "tracking", where) or {}
+    for key in tracking:
+        if key != "mlflow":
+            raise UserError(f"Unknown option {key!r} in [tracking] of {where}.{did_you_mean(key, ['mlflow'])}")
+    mlflow = convert(Opt("mlflow", "str", None, "tracking URI"), tracking.get("mlflow"), f"[tracking] of {where}")
     ray_table = _table(raw, "ray", where) or {}
     from benchbox.distributed.settings import ray_settings
 
@@ -139,6 +145,7 @@ def load_plan(path: Path) -> Plan:
         bench=parse_options(BenchOptions, bench_table, f"[bench] of {where}", base, True) if bench_table else None,
         policy=policy,
         ray=ray_table,
+        mlflow=mlflow,
     )
     return plan
 
@@ -258,7 +265,11 @@ def _targets_trt(plan: Plan) -> bool:
 
 
 def run_plan(
-    plan: Path | Plan, on_progress=None, echo: Callable[[str], None] = print, ray: str | None = None
+    plan: Path | Plan,
+    on_progress=None,
+    echo: Callable[[str], None] = print,
+    ray: str | None = None,
+    mlflow: str | None = None,
 ) -> PlanOutcome:
     """Carry out a plan (a file, or a Plan built in code: the demo's), here or on a Ray cluster (`ray`: its address,
     over the plan's [ray] table); returns failures, the report paths, the verdict and the eval records."""
@@ -288,4 +299,10 @@ def run_plan(
     print_verdict(result)
     outcome.verdict = result.exit_code
     outcome.result = result
+    uri = mlflow or plan.mlflow
+    if uri:
+        from benchbox.tracking import log_store
+
+        logged = log_store(uri, plan.out / "store", plan.policy, plan.out / "report", f"plan {plan.path.stem}")
+        echo(f"mlflow: {len(logged['runs'])} run(s) under {logged['parent']}, {logged['new_metrics']} new metric(s)")
     return outcome

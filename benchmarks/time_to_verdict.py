@@ -154,41 +154,50 @@ def measured_outcomes(store_dir: Path) -> dict[tuple[str, str], tuple[np.ndarray
 
 def part_b(args, store_dir: Path) -> None:
     from benchbox.evaluation.sequential import round_sizes
-    from benchbox.metrics.sequential import confidence_path
+    from benchbox.metrics.sequential import _first_rejections
 
     outcomes = measured_outcomes(store_dir)
     limits = {"c": 2.0}
     gates = len(outcomes)  # one change gate per (set, precision); agreement left out of the simulation
     alpha_gate = args.alpha / gates
     print(f"(b) {args.runs} simulated full-size runs, {gates} gates, alpha per gate {alpha_gate:.3g}", flush=True)
+    per_run: dict[str, np.ndarray] = {}  # set -> images used per run (the set stops when its every gate has)
     for (name, precision), (diffs, bound) in sorted(outcomes.items()):
         limit = limits.get(name, 1.0)  # the default policy's limits at full size
         size = FULL_SIZES[name]
         used, wrong = [], 0
+        sizes = np.asarray(list(round_sizes(size, 32, False)))
+        point = np.asarray([(limit + bound) / (2 * bound)])  # the limit, on the sequence's [0, 1] scale
         for seed in range(args.runs):
             rng = np.random.default_rng(seed)
             population = rng.choice(diffs, size)
             truth = float(population.mean())
             x = (rng.permutation(population) + bound) / (2 * bound)
-            n_used, decision = size, None
-            horizon = 4096
-            while decision is None:
-                horizon = min(size, horizon)
-                sizes = [s for s in round_sizes(size, 32, False) if s <= horizon]
-                for s, (lo, hi) in zip(sizes, confidence_path(x[:horizon], alpha_gate, size, sizes)):
-                    lo, hi = 2 * bound * lo - bound, 2 * bound * hi - bound
-                    if hi <= limit or lo > limit:
-                        n_used, decision = s, "pass" if hi <= limit else "fail"
-                        break
-                if decision is None and horizon == size:
-                    decision = "pass" if truth <= limit else "fail"  # exhausted: the full pass itself
-                horizon *= 4
-            used.append(n_used)
+            # the CS leaves out the limit at the first round after the limit's own wealth reaches 1/alpha: that
+            # is when the gate is decided (pass below it, fail above), exactly as the evaluator's rounds see it
+            first = int(_first_rejections(x, alpha_gate, size, point)[0])
+            stop = sizes[np.searchsorted(sizes, first)] if first <= size else size
+            if stop < size:
+                decision = "pass" if x[:stop].mean() < point[0] else "fail"
+            else:
+                decision = "pass" if truth <= limit else "fail"  # exhausted: the full pass itself
+            used.append(int(stop))
             wrong += decision != ("pass" if truth <= limit else "fail")  # the full pass's own verdict
         print(
             f"  {name:6s} {precision:8s} N={size:6d} median images {int(np.median(used)):6d} "
             f"({size / np.median(used):.1f}x fewer), verdict differs from the full pass in {wrong}/{args.runs} "
             f"runs ({wrong / args.runs:.3f}; alpha per gate {alpha_gate:.3g})",
+            flush=True,
+        )
+        per_run[name] = np.maximum(per_run.get(name, 0), np.asarray(used))
+    variants = {"v2": 3, "c": 75}  # images per underlying image: V2's three variants, C's 15 x 5
+    full = sum(FULL_SIZES[s] * variants.get(s, 1) for s in per_run)
+    for val_in_full in (True, False):
+        used = sum((FULL_SIZES[s] if s == "val" and val_in_full else per_run[s]) * variants.get(s, 1) for s in per_run)
+        label = "val in full (ECE gates it)" if val_in_full else "val sequential too"
+        print(
+            f"  family ({', '.join(sorted(per_run))}; {label}): median {int(np.median(used)):,} of {full:,} images, "
+            f"{full / np.median(used):.1f}x fewer",
             flush=True,
         )
 
@@ -220,11 +229,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--top1-limit", type=float, default=3.0)
+    parser.add_argument("--parts", default="a,b,c", help="Which parts to run (b reads a's full pass).")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    full_store = part_a(args, args.work)
-    part_b(args, full_store)
-    part_c(args, args.work)
+    parts = set(args.parts.split(","))
+    full_store = part_a(args, args.work) if "a" in parts else args.work / "full-fp32-fp16-int8-cpu"
+    if "b" in parts:
+        part_b(args, full_store)
+    if "c" in parts:
+        part_c(args, args.work)
 
 
 if __name__ == "__main__":
