@@ -89,6 +89,15 @@ def evaluate(artifact, store_dir, on_progress=None, **values):
     return Evaluator(artifact, ResultStore(store_dir), eval_options(**values), on_progress).run()
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers the tests start on localhost)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None):
     """`benchbox ARGS...` in a fresh interpreter, as a user would run it (wide terminal, text output)."""
     return subprocess.run(

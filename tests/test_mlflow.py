@@ -5,7 +5,6 @@ running the plan again adds no run and no metric point; an unreachable server is
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import run_inprocess
+from conftest import free_port, run_inprocess
 
 pytest.importorskip("mlflow")
 
@@ -34,16 +33,10 @@ mlflow = "{uri}"
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    port = free_port()
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     server = subprocess.Popen(
         [mlflow, "server", "--backend-store-uri", f"sqlite:///{folder / 'db.sqlite'}", "--artifacts-destination",
@@ -108,5 +101,5 @@ def test_an_unreachable_server_is_one_line_and_quick(tmp_path):
 
     started = time.monotonic()
     with pytest.raises(UserError, match="could not be reached"):
-        log_store(f"http://127.0.0.1:{_free_port()}", tmp_path / "store")
+        log_store(f"http://127.0.0.1:{free_port()}", tmp_path / "store")
     assert time.monotonic() - started < 60

@@ -16,17 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, free_port, run_cli
 
 from benchbox.store import ResultStore
 
 EVAL_KINDS = ("cell", "set", "agreement", "artifact")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +28,7 @@ def cluster(tmp_path_factory):
     """A Ray head on 127.0.0.1 with 2 CPUs and no dashboard, token-authenticated; yields (address, env)."""
     pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
     ray_cli = Path(sys.executable).with_name("ray")
-    port = _free_port()
+    port = free_port()
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0"}
     full = {**os.environ, **env}
     start = [
@@ -310,7 +304,7 @@ def test_an_address_where_no_cluster_listens_is_one_line_at_once(tmp_path):
     plan = tmp_path / "plan.toml"
     plan.write_text('[[models]]\nname = "test_efficientnet"\n[eval]\ndata_root = "data"\n')
     (tmp_path / "data").mkdir()
-    for address, expected in ((f"127.0.0.1:{_free_port()}", "No Ray cluster answers"), ("head", "not auto, local")):
+    for address, expected in ((f"127.0.0.1:{free_port()}", "No Ray cluster answers"), ("head", "not auto, local")):
         result = run_cli("run", plan, "--ray", address, cwd=tmp_path, timeout=120)
         output = result.stdout + result.stderr
         assert result.returncode == 2 and expected in output and "Traceback" not in output, output
