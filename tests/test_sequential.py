@@ -189,3 +189,57 @@ def test_until_decided_without_a_pair_runs_in_full_and_says_why(tmp_path, tiny_f
     assert not result.sequential
     assert any("--until-decided" in w for w in result.warnings)
     assert {r.n for r in result.records if r.metric == "top1"} == {40}
+
+
+def _c_store(tmp_path, sequential: dict | None, extra_val: int = 0):
+    """C (2 corruptions x 5 severities x 40 images) and val (the same 40 images, plus `extra_val` others) for
+    fp32 and fp16 that agree everywhere; C's cells flagged as sequential prefixes when `sequential` is given."""
+    from stored import accurate, add_cell, add_set, cell, summary
+
+    from benchbox.evaluation.scoring import ScoreContext
+    from benchbox.evaluation.scoring.corruption import set_records
+    from benchbox.records import Record
+    from benchbox.store import ResultStore
+
+    store = ResultStore(tmp_path / ("seq" if sequential else "full"))
+    names = [f"ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(40 + extra_val)]
+    info = {"sequential": sequential} if sequential else None
+    for precision in ("fp32", "fp16"):
+        val = summary([7] * len(names), accurate(len(names), 6, 7), names=names, sids=np.arange(1, len(names) + 1))
+        add_cell(store, cell(precision, "val"), val)
+        digests, variant_records = [], []
+        for k, (corruption, severity) in enumerate((c, s) for c in ("fog", "snow") for s in range(1, 6)):
+            top = accurate(40, 10 + severity, 7)
+            data = summary([7] * 40, top, names=names[:40], sids=np.arange(1000 * (k + 1), 1000 * (k + 1) + 40))
+            data["index"] = np.random.default_rng(0).permutation(40)  # the visit order the eval recorded
+            err = float(np.mean(np.asarray(top) != 7))
+            at = cell(precision, "c", f"{corruption}/{severity}")
+            rec = [Record(at, "error", 100 * err, 40, extra={"error_fraction": err})]
+            digests.append(add_cell(store, at, data, rec, info=info))
+            variant_records += rec
+        add_set(
+            store, cell(precision, "c"), digests, set_records(ScoreContext(cell(precision, "c"), ""), variant_records)
+        )
+    return store
+
+
+def test_stored_prefixes_are_compared_with_their_confidence_sequence(tmp_path):
+    """check reads a sequentially scored set as the eval decided it: the mCE and relative-mCE rows carry the
+    confidence sequence at the run's alpha over n of N images (never the fixed-n bootstrap), relative mCE reads
+    clean val only on C's own images, and the same data scored in full keeps its bootstrap interval."""
+    from benchbox.reports.comparison import Comparison
+
+    info = {"n": 40, "N": 1000, "seed": 0, "rule": "test", "alpha_gate": 0.01}
+    rows = {
+        (r.set, r.metric): r for r in Comparison(_c_store(tmp_path, info, extra_val=25)).rows() if r.variant is None
+    }
+    full = {(r.set, r.metric): r for r in Comparison(_c_store(tmp_path, None)).rows() if r.variant is None}
+    for metric in ("mce", "relative_mce"):
+        row = rows[("c", metric)]
+        assert row.sequential and row.n_text == "40/1000" and row.method.startswith("confidence sequence")
+        assert row.delta == pytest.approx(0.0) and row.ci_low < 0 < row.ci_high
+        assert row.ci_high - row.ci_low > full[("c", metric)].ci_high - full[("c", metric)].ci_low
+        assert "bootstrap" in full[("c", metric)].method and not full[("c", metric)].sequential
+    agreement = rows[("c", "agreement_top1")]
+    assert agreement.value == 100.0 and agreement.value_ci[0] < 100.0 and agreement.sequential
+    assert not rows[("val", "top1")].sequential  # val ran in full

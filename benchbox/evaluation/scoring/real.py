@@ -35,7 +35,13 @@ def real_source(options) -> Path | None:
 def read_lists(path: Path | None) -> tuple:
     """The label lists of a ReaL file (None: the copy timm ships), checked."""
     if path is None:
-        return timm_real_labels()
+        try:
+            return timm_real_labels()
+        except FileNotFoundError as exc:  # an ONNX-only install without timm
+            raise UserError(
+                "No ReaL labels: real.json is not in the data root and timm (which ships a copy) is not installed.",
+                "Pass --real-labels real.json (github.com/google-research/reassessed-imagenet) or pip install timm.",
+            ) from exc
     try:
         lists = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
