@@ -82,3 +82,5 @@ def test_an_onnx_file_is_exported_scored_and_judged_without_pytorch(tmp_path, ti
         assert done.returncode in (0, 1, 2) and "Traceback" not in done.stderr, (step[0], done.stdout, done.stderr)
         assert "PyTorch was imported" not in done.stderr
     assert (tmp_path / "benchbox-report" / "report.html").is_file()
+    refused = run("export", "efficientnet_lite0", "--out", "lite")  # a PyTorch source: one line naming the fix
+    assert refused.returncode == 2 and "needs PyTorch" in refused.stderr + refused.stdout, refused.stderr

@@ -106,6 +106,7 @@ def resolve_model(name: str, checkpoint: str | Path | None = None, offline: bool
         raise UserError("A model name is required.", f"Try the default: {DEFAULT_MODEL}")
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise UserError(f"Checkpoint not found: {checkpoint}", "Pass --checkpoint PATH to an existing file.")
+    _require_torch(name)
     if name in lite.LITE_PACKAGES:
         resolved = lite.resolve_lite(name)
         if checkpoint is not None:
@@ -120,6 +121,17 @@ def resolve_model(name: str, checkpoint: str | Path | None = None, offline: bool
         resolved = hub.resolve_timm(name, checkpoint, offline)
     resolved.module.eval()
     return resolved
+
+
+def _require_torch(name: str) -> None:
+    """A PyTorch model source on an ONNX-only install: say so, not that some weights package is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise UserError(
+            f"Exporting {name} needs PyTorch, which is not installed here (an ONNX-only install).",
+            "Install the full package (pip install -e .), or start from an ONNX file: benchbox export model.onnx.",
+        )
 
 
 def load_checkpoint(module: Any, checkpoint: str | Path, source: dict[str, Any] | None = None) -> None:
