@@ -565,7 +565,10 @@ def check(
 @app.command()
 def compare(
     baseline: str = typer.Argument(..., help="The model the others are compared with (NAME or NAME@ID-PREFIX)."),
-    store: Path = typer.Option(Path("benchbox-results"), help="Results store holding both models (read only)."),
+    store: Path = typer.Option(Path("benchbox-results"), help="Results store (read only)."),
+    other_store: list[Path] | None = typer.Option(
+        None, "--other-store", help="Another store to read beside --store, e.g. the other model's (repeatable)."
+    ),
     policy: Path | None = typer.Option(None, help="TOML policy (default: the one shipped with benchbox)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the verdict and every gate as JSON."),
     junit: Path | None = typer.Option(None, "--junit", help="Also write JUnit XML for CI test reports."),
@@ -575,11 +578,14 @@ def compare(
     precision, with the paired intervals and the policy's gates (exit 0 ready, 1 not ready, 2 cannot decide).
 
     Example: benchbox compare efficientnet_lite0 --store benchbox-results --explain"""
+    for folder in other_store or ():
+        if not (folder / "index.sqlite").is_file():
+            raise UserError(f"--other-store {printable(folder)} is not a benchbox results store.")
     from benchbox.reports.check import check_and_print
 
     _check_json_target(json_out)
     _check_json_target(junit, "--junit", "gates.xml")
-    raise typer.Exit(check_and_print(store, policy, json_out, explain, junit, baseline))
+    raise typer.Exit(check_and_print(store, policy, json_out, explain, junit, baseline, tuple(other_store or ())))
 
 
 store_app = typer.Typer(help="What the results store holds; forget what should no longer be judged.")

@@ -560,3 +560,37 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
     run.setdefault("model_id", None)
     run["info"] = json.loads(run["info"] or "{}") if isinstance(run.get("info"), str) else (run.get("info") or {})
     return run
+
+
+class StoreUnion:
+    """Several stores read as one, for comparing models scored in different stores (`compare --other-store`).
+
+    Read-only: the latest runs and records of each store side by side (run ids kept apart by an offset per store),
+    predictions looked up by their content key in whichever store holds them."""
+
+    OFFSET = 10**9
+
+    def __init__(self, stores: list[ResultStore]) -> None:
+        self.stores = stores
+        self.directory = stores[0].directory
+
+    def latest_runs(self) -> list[dict[str, Any]]:
+        out = []
+        for k, store in enumerate(self.stores):
+            out += [{**run, "id": run["id"] + k * self.OFFSET} for run in store.latest_runs()]
+        return out
+
+    def records(self, latest: bool = True, exclude: Iterable[int] = (), **where: Any) -> list[Record]:
+        excluded = list(exclude)
+        out: list[Record] = []
+        for k, store in enumerate(self.stores):
+            mine = [i - k * self.OFFSET for i in excluded if k * self.OFFSET <= i < (k + 1) * self.OFFSET]
+            out += store.records(latest, mine, **where)
+        return out
+
+    def load_final(self, key: str) -> dict[str, np.ndarray] | None:
+        for store in self.stores:
+            found = store.load_final(key)
+            if found is not None:
+                return found
+        return None

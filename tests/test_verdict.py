@@ -391,3 +391,11 @@ def test_compare_models_uses_the_paired_intervals_and_the_policy(tmp_path):
     assert done.returncode == 2 and "other images" in done.stdout, done.stdout
     missing = run_cli("compare", "nope", "--store", other.directory, "--policy", policy)
     assert missing.returncode == 2 and "no results of baseline model 'nope'" in missing.stdout, missing.stdout
+    # two stores, one model in each: read side by side, gated the same way
+    first, second = ResultStore(tmp_path / "first"), ResultStore(tmp_path / "second")
+    add_cell(first, cell("fp32", "val", model="v1", model_id="id-v1"), summary(labels, accurate(n, 4)), [])
+    add_cell(second, cell("fp32", "val", model="v2", model_id="id-v2"), summary(labels, accurate(n, 44)), [])
+    split = run_cli("compare", "v1", "--store", first.directory, "--other-store", second.directory, "--policy", policy)
+    assert split.returncode == 1 and "v2 ort/fp32 val" in split.stdout, split.stdout + split.stderr
+    wrong = run_cli("compare", "v1", "--store", first.directory, "--other-store", tmp_path / "nowhere")
+    assert wrong.returncode == 2 and "is not a benchbox results store" in wrong.stderr + wrong.stdout

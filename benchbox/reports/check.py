@@ -75,16 +75,22 @@ def print_verdict(result: VerdictResult, explain: bool = False, title: str | Non
     console.print(f"[bold {colour}]{result.verdict.words}[/]: {escape(result.why)}")
 
 
-def check_store(store: Path, policy: Path | None, baseline_model: str | None = None) -> VerdictResult:
+def check_store(
+    store: Path, policy: Path | None, baseline_model: str | None = None, other_stores: tuple[Path, ...] = ()
+) -> VerdictResult:
     """Decide the policy over a store opened read-only (no store: cannot decide, with why). `baseline_model`:
-    gate every other model against that one instead of each model's precisions against its baseline precision."""
+    gate every other model against that one instead of each model's precisions against its baseline precision;
+    `other_stores`: read these stores beside it, as one (models scored in different stores)."""
     from benchbox.reports.comparison import Comparison
-    from benchbox.store import ResultStore
+    from benchbox.store import ResultStore, StoreUnion
 
     rules = load_policy(policy)
-    if not (Path(store) / "index.sqlite").is_file():
-        return VerdictResult(Verdict.CANNOT_DECIDE, f"no results store at {printable(store)}", rules)
+    for folder in (store, *other_stores):
+        if not (Path(folder) / "index.sqlite").is_file():
+            return VerdictResult(Verdict.CANNOT_DECIDE, f"no results store at {printable(folder)}", rules)
     opened = ResultStore(store, read_only=True)
+    if other_stores:
+        opened = StoreUnion([opened, *(ResultStore(s, read_only=True) for s in other_stores)])
     comparison = Comparison(opened, rules.baseline_precision, baseline_model=baseline_model)
     result = decide(opened, rules, comparison=comparison)
     if baseline_model is not None and not any(r.kind == "model" for r in result.cost):
@@ -102,9 +108,10 @@ def check_and_print(
     explain: bool = False,
     junit_path: Path | None = None,
     baseline_model: str | None = None,
+    other_stores: tuple[Path, ...] = (),
 ) -> int:
     """Run the gates on a store, print the verdict (and write --json / --junit), return the exit code."""
-    result = check_store(store, policy, baseline_model)
+    result = check_store(store, policy, baseline_model, other_stores)
     print_verdict(result, explain)
     if json_path is not None:
         write_verdict_json(json_path, result)
