@@ -243,3 +243,21 @@ def test_stored_prefixes_are_compared_with_their_confidence_sequence(tmp_path):
     agreement = rows[("c", "agreement_top1")]
     assert agreement.value == 100.0 and agreement.value_ci[0] < 100.0 and agreement.sequential
     assert not rows[("val", "top1")].sequential  # val ran in full
+
+
+def test_a_set_no_gate_concerns_stops_at_once_and_says_so(tmp_path, tiny_full_artifact, many_images):
+    policy = tmp_path / "only-c.toml"
+    policy.write_text("[gates]\nmax_mce_increase = 2.0\n")
+    result = evaluate(
+        tiny_full_artifact,
+        tmp_path / "store",
+        sets=["val"],
+        data_root=many_images,
+        precisions=["fp32", "fp16"],
+        until_decided=True,
+        policy=policy,
+        batch_size=16,
+    )
+    stopped = result.sequential["val"]
+    assert stopped["n"] == 64 and stopped["decided"]
+    assert any("no gate of the policy concerns val" in w for w in result.warnings)

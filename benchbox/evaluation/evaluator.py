@@ -38,6 +38,7 @@ from benchbox.evaluation.planning import (
 from benchbox.evaluation.scoring import ScoreContext, scorer_for
 from benchbox.records import Cell, Record, SetKey, failure_record
 from benchbox.store import ResultStore
+from benchbox.vocabulary import GateStatus
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -296,7 +297,12 @@ class Evaluator:
             gates = sequential.decide_prefix(spec, members, memory, policy, alpha_gate)
             if sequential.decided(gates):
                 break
-        undecided = [g.subject for g in gates if g.status == "cannot decide"]
+        if not gates:
+            self.result.warnings.append(
+                f"--until-decided: no gate of the policy concerns {spec.name}: it stopped after its first round "
+                f"({min(n, total)} of {total}); run without --until-decided for its full figures"
+            )
+        undecided = [g.subject for g in gates if g.status == GateStatus.UNDECIDED]
         self.result.sequential[spec.name] = {
             "n": min(n, total),
             "N": total,
