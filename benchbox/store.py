@@ -448,7 +448,7 @@ class ResultStore:
     def _load_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:
         """The arrays of a prediction file, or None when it is unreadable or belongs to another cell."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:  # closed if np.load fails
                 arrays = {k: data[k] for k in data.files}
         except Exception:  # truncated, garbage, half-written: recomputed
             return None

@@ -130,21 +130,26 @@ def _policy(tmp_path, limit: float) -> str:
     return str(path)
 
 
-def test_eval_until_decided_stops_early_says_so_agrees_with_check_and_resumes(
-    tmp_path, tiny_full_artifact, many_images
-):
-    store = tmp_path / "store"
-    policy = _policy(tmp_path, 20.0)
-    result = evaluate(
-        tiny_full_artifact,
+def _val_until_decided(artifact, store, images, policy):
+    """fp32 and fp16 on val with --until-decided, in batches of 16."""
+    return evaluate(
+        artifact,
         store,
         sets=["val"],
-        data_root=many_images,
+        data_root=images,
         precisions=["fp32", "fp16"],
         until_decided=True,
         policy=policy,
         batch_size=16,
     )
+
+
+def test_eval_until_decided_stops_early_says_so_agrees_with_check_and_resumes(
+    tmp_path, tiny_full_artifact, many_images
+):
+    store = tmp_path / "store"
+    policy = _policy(tmp_path, 20.0)
+    result = _val_until_decided(tiny_full_artifact, store, many_images, policy)
     stopped = result.sequential["val"]
     assert stopped["decided"] and stopped["n"] < stopped["N"] == 240, stopped
     top1 = [r for r in result.records if r.metric == "top1"]
@@ -248,16 +253,7 @@ def test_stored_prefixes_are_compared_with_their_confidence_sequence(tmp_path):
 def test_a_set_no_gate_concerns_stops_at_once_and_says_so(tmp_path, tiny_full_artifact, many_images):
     policy = tmp_path / "only-c.toml"
     policy.write_text("[gates]\nmax_mce_increase = 2.0\n")
-    result = evaluate(
-        tiny_full_artifact,
-        tmp_path / "store",
-        sets=["val"],
-        data_root=many_images,
-        precisions=["fp32", "fp16"],
-        until_decided=True,
-        policy=policy,
-        batch_size=16,
-    )
+    result = _val_until_decided(tiny_full_artifact, tmp_path / "store", many_images, policy)
     stopped = result.sequential["val"]
     assert stopped["n"] == 64 and stopped["decided"]
     assert any("no gate of the policy concerns val" in w for w in result.warnings)

@@ -35,34 +35,45 @@ def _rows(weights: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
     return (w[None, :], True) if w.ndim == 1 else (w, False)
 
 
-def aupr(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None = None):
-    """Average precision (sklearn's definition): sum over thresholds of (R_n - R_{n-1}) * P_n."""
+def _counts(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None):
+    """Weighted (true, false) positive counts at each distinct threshold, highest score first, one row per weight
+    vector; None for the counts when one class is empty (every metric is then NaN). Also: single, number of rows."""
     scores, labels = _binary(scores_pos, scores_neg)
     w, single = _rows(weights, labels.size)
     if not labels.any() or labels.all():
-        return math.nan if single else np.full(len(w), np.nan)
+        return None, single, len(w)
     labels, w, thresholds = _descending(scores, labels, w)
     tps = np.cumsum(w * labels, axis=1)[:, thresholds]
     fps = np.cumsum(w * ~labels, axis=1)[:, thresholds]
+    return (tps, fps), single, len(w)
+
+
+def _undefined(single: bool, rows: int):
+    return math.nan if single else np.full(rows, np.nan)
+
+
+def aupr(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None = None):
+    """Average precision (sklearn's definition): sum over thresholds of (R_n - R_{n-1}) * P_n."""
+    counts, single, rows = _counts(scores_pos, scores_neg, weights)
+    if counts is None:
+        return _undefined(single, rows)
+    tps, fps = counts
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tps + fps > 0, tps / (tps + fps), 0.0)
         recall = tps / tps[:, -1:]
-    steps = np.diff(np.c_[np.zeros(len(w)), recall], axis=1)
+    steps = np.diff(np.c_[np.zeros(rows), recall], axis=1)
     out = np.sum(steps * precision, axis=1)
     return float(out[0]) if single else out
 
 
 def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray, weights: np.ndarray | None = None):
     """Area under the ROC curve: P(score_pos > score_neg) + 0.5 P(tie)."""
-    scores, labels = _binary(scores_pos, scores_neg)
-    w, single = _rows(weights, labels.size)
-    if not labels.any() or labels.all():
-        return math.nan if single else np.full(len(w), np.nan)
-    labels, w, thresholds = _descending(scores, labels, w)
-    pos = np.cumsum(w * labels, axis=1)[:, thresholds]
-    neg = np.cumsum(w * ~labels, axis=1)[:, thresholds]
-    pos_run = np.diff(np.c_[np.zeros(len(w)), pos], axis=1)  # positives of each tie run (highest score first)
-    neg_run = np.diff(np.c_[np.zeros(len(w)), neg], axis=1)
+    counts, single, rows = _counts(scores_pos, scores_neg, weights)
+    if counts is None:
+        return _undefined(single, rows)
+    pos, neg = counts
+    pos_run = np.diff(np.c_[np.zeros(rows), pos], axis=1)  # positives of each tie run (highest score first)
+    neg_run = np.diff(np.c_[np.zeros(rows), neg], axis=1)
     neg_below = neg[:, -1:] - neg  # negatives scoring below each run
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.sum(pos_run * (neg_below + 0.5 * neg_run), axis=1) / (pos[:, -1] * neg[:, -1])
@@ -73,14 +84,11 @@ def fpr_at_recall(
     scores_pos: np.ndarray, scores_neg: np.ndarray, recall_level: float = 0.95, weights: np.ndarray | None = None
 ):
     """hendrycks `fpr_and_fdr_at_recall`: FPR at the threshold whose recall is closest to `recall_level`."""
-    scores, labels = _binary(scores_pos, scores_neg)
-    w, single = _rows(weights, labels.size)
-    if not labels.any() or labels.all():
-        return math.nan if single else np.full(len(w), np.nan)
-    labels, w, thresholds = _descending(scores, labels, w)
-    tps_all = np.cumsum(w * labels, axis=1)[:, thresholds]
-    fps_all = np.cumsum(w * ~labels, axis=1)[:, thresholds]
-    out = np.empty(len(w))
+    counts, single, rows = _counts(scores_pos, scores_neg, weights)
+    if counts is None:
+        return _undefined(single, rows)
+    tps_all, fps_all = counts
+    out = np.empty(rows)
     for row, (tps, fps) in enumerate(zip(tps_all, fps_all)):
         if tps[-1] <= 0 or fps[-1] <= 0:
             out[row] = np.nan
