@@ -64,8 +64,10 @@ def _plan(folder: Path, sample_root: Path, shard_size: int = 64, ray: str = "", 
         text = text[: text.index("[bench]")]
     text = text.replace('"../../shared/data/imagenet-sample"', repr(str(sample_root)).replace("'", '"'))
     assert str(sample_root) in text
+    # These tests compare records, not speed: no latency limit, which the machine's load could break.
+    (folder / "policy.toml").write_text("[gates]\nmax_top1_drop = 1.0\n")
     path = folder / "plan-sample.toml"
-    path.write_text(text + f"\n[ray]\nshard_size = {shard_size}\n{ray}")
+    path.write_text(text + f'\n[check]\npolicy = "policy.toml"\n\n[ray]\nshard_size = {shard_size}\n{ray}')
     return path
 
 
@@ -130,10 +132,13 @@ def _cluster_run(plan: Path, local_out: Path, cluster, kill: bool = False):
     return result, out, killed
 
 
-def test_cluster_run_gives_the_local_records(tmp_path, sample_root, local_run, cluster):
+def test_cluster_run_gives_the_local_records_with_a_worker_killed_mid_run(tmp_path, sample_root, local_run, cluster):
+    """One cluster run (a run costs a minute here): a worker SIGKILLed mid-unit is retried by Ray, and the records
+    are still exactly the local executor's."""
     plan = _plan(tmp_path / "ray", sample_root)
-    result, out, _ = _cluster_run(plan, local_run, cluster)
+    result, out, killed = _cluster_run(plan, local_run, cluster, kill=True)
     output = result.stdout + result.stderr
+    assert killed, "no worker was running a unit to kill"
     assert result.returncode == 0, output
     assert "ray: 15/15 units" in output  # 3 cells x 300 images in shards of 64
     local, remote = eval_records(local_run / "store"), eval_records(out / "store")
@@ -144,15 +149,6 @@ def test_cluster_run_gives_the_local_records(tmp_path, sample_root, local_run, c
     assert workers and all(w["env_id"] and w["host"] and w["env"]["versions"] for w in workers)
     latency = [run for run in store.runs() if run["kind"] == "latency" and run["status"] == "done"]
     assert len(latency) == 6  # 2 precisions x 3 batch sizes, measured on a worker and merged by the driver
-
-
-def test_a_worker_killed_mid_run_is_retried_and_records_stay_identical(tmp_path, sample_root, local_run, cluster):
-    plan = _plan(tmp_path / "killed", sample_root)
-    result, out, killed = _cluster_run(plan, local_run, cluster, kill=True)
-    output = result.stdout + result.stderr
-    assert killed, "no worker was running a unit to kill"
-    assert result.returncode == 0, output
-    assert eval_records(out / "store") == eval_records(local_run / "store")
 
 
 def test_a_local_store_resumes_on_the_cluster_without_redoing_units(tmp_path, sample_root, local_run, cluster):
