@@ -57,7 +57,8 @@ def cluster(tmp_path_factory):
 
 
 def _plan(folder: Path, sample_root: Path, shard_size: int = 64, ray: str = "", bench: bool = True) -> Path:
-    """examples/plan-sample.toml as it ships, reading the sample from where the tests find it."""
+    """examples/plan-sample.toml as it ships, reading the sample from where the tests find it, judged by a
+    top-1-only policy."""
     folder.mkdir(parents=True, exist_ok=True)
     text = (REPO / "examples" / "plan-sample.toml").read_text()
     if not bench:
